@@ -1,0 +1,193 @@
+"""Headless Python API: blocking functions and streaming generators over the one engine loop.
+
+Every task comes twice: ``dd.denoise(...)`` runs to the end and returns a result;
+``dd.denoise_stream(...)`` is a generator of :class:`~napari_doubledip.core.loop.Snapshot`
+whose return value is that result (the napari widgets and the CLI use this form).
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+
+from .core.loop import Snapshot, optimise, run_to_end
+from .core.tasks.base import Result, Task
+from .core.tasks.denoise import DenoiseTask
+from .core.tasks.inpaint import InpaintTask
+from .core.tasks.reconstruction import ImageResult
+
+__all__ = [
+    "denoise",
+    "denoise_stream",
+    "inpaint",
+    "inpaint_stream",
+    "run_task",
+    "stream_task",
+]
+
+#: Keyword options that belong to the optimisation loop rather than to a task.
+LOOP_OPTIONS = frozenset(inspect.signature(optimise).parameters) - {"task"}
+
+
+def _split_options(advanced: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``**advanced`` into (loop options, task options)."""
+    loop = {k: v for k, v in advanced.items() if k in LOOP_OPTIONS}
+    task = {k: v for k, v in advanced.items() if k not in LOOP_OPTIONS}
+    return loop, task
+
+
+def stream_task(task: Task, **loop_options: Any) -> Generator[Snapshot, None, Result]:
+    """Snapshots of an optimisation of ``task`` (see :func:`~napari_doubledip.core.loop.optimise`)."""
+    return optimise(task, **loop_options)
+
+
+def run_task(task: Task, *, callback: Callable[[Snapshot], Any] | None = None, **loop_options: Any) -> Result:
+    """Run ``task`` to the end; ``callback(snapshot)`` returning ``False`` stops it early."""
+    stop = loop_options.pop("stop", None) or threading.Event()
+    return run_to_end(optimise(task, stop=stop, **loop_options), callback, stop)
+
+
+def denoise_stream(
+    image: np.ndarray,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    **advanced: Any,
+) -> Generator[Snapshot, None, ImageResult]:
+    """Streaming form of :func:`denoise`: yields snapshots (output key ``"image"``), returns the result."""
+    loop, opts = _split_options(advanced)
+    task = DenoiseTask(image, net=net, **opts)
+    return optimise(
+        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
+    )
+
+
+def denoise(
+    image: np.ndarray,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    callback: Callable[[Snapshot], Any] | None = None,
+    **advanced: Any,
+) -> ImageResult:
+    """Denoise an image with a Deep Image Prior.
+
+    Parameters
+    ----------
+    image
+        2-D gray or ``(Y, X, C)`` image of any dtype and range, at least 16x16.
+    steps, max_seconds
+        Caps on optimisation steps and wall time (neither: 3000 steps).
+    net
+        ``"default"`` (fast), ``"dip-classic"``, ``"doubledip"``, a dict of settings or a NetConfig.
+    seed
+        Seeds everything random: same seed, same device, same result.
+    device
+        ``"auto"`` (CUDA, then Apple MPS, then CPU) or a torch device string.
+    early_stop
+        Stop once the fit reaches the estimated noise level (or its outputs stop settling).
+    callback
+        Called with each :class:`Snapshot`; returning ``False`` stops the run.
+    **advanced
+        Task options (``lr``, ``reg_noise``, ``input_std``, ``noise_sigma``) and loop options
+        (``ema``, ``min_interval``, ``snapshot_every``, ``threads``, ``precision``, ``stop``, ...).
+
+    Returns
+    -------
+    ImageResult
+        ``.image`` (input's shape, dtype, range), ``.history``, ``.params``.
+    """
+    stop = advanced.pop("stop", None) or threading.Event()
+    gen = denoise_stream(
+        image,
+        steps=steps,
+        max_seconds=max_seconds,
+        net=net,
+        seed=seed,
+        device=device,
+        early_stop=early_stop,
+        stop=stop,
+        **advanced,
+    )
+    return run_to_end(gen, callback, stop)
+
+
+def inpaint_stream(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    **advanced: Any,
+) -> Generator[Snapshot, None, ImageResult]:
+    """Streaming form of :func:`inpaint`: yields snapshots (output key ``"image"``), returns the result."""
+    loop, opts = _split_options(advanced)
+    task = InpaintTask(image, mask, net=net, **opts)
+    return optimise(
+        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
+    )
+
+
+def inpaint(
+    image: np.ndarray,
+    mask: np.ndarray,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    callback: Callable[[Snapshot], Any] | None = None,
+    **advanced: Any,
+) -> ImageResult:
+    """Fill the missing pixels of an image with a Deep Image Prior.
+
+    Parameters
+    ----------
+    image
+        As for :func:`denoise`.
+    mask
+        ``(Y, X)``; True/nonzero where a pixel is missing. The loss sees known pixels only.
+    **advanced
+        As for :func:`denoise`, plus ``keep_known`` (default True: known pixels are returned as given).
+
+    Returns
+    -------
+    ImageResult
+        ``.image``, ``.history``, ``.params``.
+
+    See Also
+    --------
+    denoise : the other keyword options.
+    """
+    stop = advanced.pop("stop", None) or threading.Event()
+    gen = inpaint_stream(
+        image,
+        mask,
+        steps=steps,
+        max_seconds=max_seconds,
+        net=net,
+        seed=seed,
+        device=device,
+        early_stop=early_stop,
+        stop=stop,
+        **advanced,
+    )
+    return run_to_end(gen, callback, stop)

@@ -1,0 +1,1 @@
+"""The engine: torch only, no Qt or napari imports."""

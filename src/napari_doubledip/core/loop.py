@@ -1,0 +1,333 @@
+"""THE optimisation loop: one generator serves the blocking API, the CLI and the napari worker."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .devices import configure_cpu_threads, resolve_device
+from .tasks.base import Result, RunContext, Task, make_generator
+
+__all__ = ["Snapshot", "StopFlag", "WindowedVariance", "optimise", "run_to_end"]
+
+
+class StopFlag(Protocol):
+    """Anything with ``is_set()``, e.g. :class:`threading.Event`."""
+
+    def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A small immutable view of a running optimisation.
+
+    Attributes
+    ----------
+    step
+        Steps done so far.
+    total
+        The step cap (``None`` when only a time cap applies).
+    elapsed
+        Seconds since the run started (set-up included).
+    max_seconds
+        The time cap, or ``None``.
+    losses
+        Latest value of each loss term (``"total"`` included).
+    outputs
+        Read-only numpy outputs in the caller's layout (exponential moving averages).
+    done
+        ``True`` on the last snapshot of a run.
+    reason
+        Why the run ended (``"steps"``, ``"time"``, ``"early-stop"``, ``"stopped"``); ``None`` while running.
+    """
+
+    step: int
+    total: int | None
+    elapsed: float
+    max_seconds: float | None
+    losses: Mapping[str, float]
+    outputs: Mapping[str, np.ndarray]
+    done: bool = False
+    reason: str | None = None
+
+    @property
+    def progress(self) -> float:
+        """Fraction done in [0, 1], by steps or by time, whichever is further."""
+        parts = [0.0]
+        if self.total:
+            parts.append(self.step / self.total)
+        if self.max_seconds:
+            parts.append(self.elapsed / self.max_seconds)
+        return 1.0 if self.done else min(1.0, max(parts))
+
+    @property
+    def eta(self) -> float | None:
+        """Estimated seconds left at most (``None`` before any progress)."""
+        p = self.progress
+        if self.done:
+            return 0.0
+        if p <= 0:
+            return None
+        return self.elapsed * (1 - p) / p
+
+
+class WindowedVariance:
+    """Early stop by windowed moving variance (ES-WMV, Wang et al. 2021).
+
+    The variance of the last ``window`` outputs (sampled every ``stride`` steps) falls while
+    the net fits structure and rises once it starts fitting noise; stop when it has not
+    reached a new minimum for ``patience`` steps, and return the outputs kept at the minimum.
+    """
+
+    def __init__(self, window: int = 16, stride: int = 5, patience: int = 400) -> None:
+        self.window = window
+        self.stride = stride
+        self.patience = patience
+        self.frames: deque[torch.Tensor] = deque(maxlen=window)
+        self.best = float("inf")
+        self.best_step = 0
+
+    def update(self, step: int, frame: torch.Tensor) -> tuple[bool, bool]:
+        """Feed one step's output; return ``(new_minimum, should_stop)``."""
+        if step % self.stride:
+            return False, False
+        self.frames.append(frame.detach().float().clone())
+        if len(self.frames) < self.window:
+            return False, False
+        stack = torch.stack(tuple(self.frames))
+        var = float(stack.var(dim=0, unbiased=False).mean())
+        if var < self.best:
+            self.best, self.best_step = var, step
+            return True, False
+        return False, step - self.best_step >= self.patience
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "float32":
+        return None
+    if precision == "bfloat16":
+        return torch.bfloat16
+    if precision == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+    raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
+
+
+def optimise(
+    task: Task,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    early_stop: bool = True,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    ema: float = 0.99,
+    snapshot_every: int = 1,
+    min_interval: float = 0.3,
+    stop: StopFlag | None = None,
+    threads: int | None = None,
+    precision: str = "auto",
+    es_window: int = 16,
+    es_patience: int = 400,
+) -> Generator[Snapshot, None, Result]:
+    """Fit a task's generators, yielding :class:`Snapshot` objects; return the task's result.
+
+    Parameters
+    ----------
+    task
+        The problem (see :class:`~napari_doubledip.core.tasks.base.Task`).
+    steps, max_seconds
+        Caps on steps and wall time; with neither, the task's ``default_steps`` apply.
+    early_stop
+        Use the task's stopping rule and the windowed-variance rule.
+    device
+        ``"auto"`` (CUDA, MPS, CPU) or a torch device string.
+    seed
+        Seeds the nets' weights, their inputs and the per-step noise.
+    ema
+        Decay of the exponential moving average of the outputs (0 = none).
+    snapshot_every, min_interval
+        Yield at most every ``snapshot_every`` steps and at most once per ``min_interval``
+        seconds; a final snapshot always comes.
+    stop
+        Checked between steps; when set, the run ends with a final snapshot.
+    threads
+        CPU threads for torch (``None``: leave as is).
+    precision
+        ``"auto"`` (bfloat16 autocast on CUDA, float32 elsewhere), ``"float32"``, ``"bfloat16"``.
+    es_window, es_patience
+        Settings of the windowed-variance stop (frames kept, steps without improvement).
+
+    Yields
+    ------
+    Snapshot
+        Progress and current outputs; the generator's return value is the task's ``Result``.
+    """
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    if not 0 <= ema < 1:
+        raise ValueError(f"ema must be in [0, 1), got {ema}")
+    if steps is None and max_seconds is None:
+        steps = task.default_steps
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    threads_used = configure_cpu_threads(threads) if dev.type == "cpu" else None
+    amp = _autocast_dtype(precision, dev)
+    ctx = RunContext(device=dev, seed=int(seed), generator=make_generator(dev, seed), autocast_dtype=amp)
+    try:
+        task.setup(ctx)
+        optimizer = torch.optim.Adam(task.param_groups())
+        averages: dict[str, torch.Tensor] = {}
+        ema_keys = task.ema_keys()
+        stopper = (
+            WindowedVariance(window=es_window, patience=es_patience)
+            if (early_stop and task.monitor_key is not None)
+            else None
+        )
+        best: dict[str, torch.Tensor] | None = None
+        pending: list[dict[str, torch.Tensor]] = []
+        history: dict[str, list[float]] = {}
+        latest: dict[str, float] = {}
+        flush_every = 1 if dev.type == "cpu" else 20
+        step = 0
+        last_yield = -float("inf")
+        reason: str | None = None
+        autocast = (
+            (lambda: torch.autocast(dev.type, dtype=amp)) if amp is not None else contextlib.nullcontext
+        )
+
+        def flush() -> None:
+            if not pending:
+                return
+            names = list(pending[0])
+            values = torch.stack([torch.stack([p[n] for n in names]) for p in pending]).cpu().numpy()
+            first = step - len(pending) + 1
+            history.setdefault("step", []).extend(range(first, step + 1))
+            for j, n in enumerate(names):
+                history.setdefault(n, []).extend(values[:, j].tolist())
+                latest[n] = float(values[-1, j])
+            pending.clear()
+
+        def snapshot(done: bool) -> Snapshot:
+            source = best if (best is not None and reason == "early-stop") else averages
+            with torch.no_grad():
+                outs = task.outputs(source)
+            for arr in outs.values():
+                arr.flags.writeable = False
+            return Snapshot(
+                step=step,
+                total=steps,
+                elapsed=time.perf_counter() - t0,
+                max_seconds=max_seconds,
+                losses=MappingProxyType(dict(latest)),
+                outputs=MappingProxyType(outs),
+                done=done,
+                reason=reason,
+            )
+
+        while True:
+            if stop is not None and stop.is_set():
+                reason = "stopped"
+                break
+            if steps is not None and step >= steps:
+                reason = "steps"
+                break
+            if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+                reason = "time"
+                break
+            optimizer.zero_grad(set_to_none=True)
+            with autocast():
+                out = task.forward()
+                total, terms = task.loss(out, step)
+            total.backward()
+            optimizer.step()
+            step += 1
+            with torch.no_grad():
+                for key, value in out.items():
+                    if ema_keys is not None and key not in ema_keys:
+                        continue
+                    value = value.detach().float()
+                    if key not in averages or ema == 0:
+                        averages[key] = value.clone()
+                    else:
+                        averages[key].mul_(ema).add_(value, alpha=1 - ema)
+                pending.append(
+                    {"total": total.detach().float(), **{k: v.detach().float() for k, v in terms.items()}}
+                )
+                if stopper is not None:
+                    improved, exhausted = stopper.update(step, out[task.monitor_key])
+                    if improved:
+                        best = {k: v.clone() for k, v in averages.items()}
+                    if exhausted:
+                        reason = "early-stop"
+            if step % flush_every == 0 or reason is not None:
+                flush()
+                if early_stop and reason is None:
+                    task_reason = task.stop_reason(step, latest)
+                    if task_reason is not None:
+                        reason = "early-stop"
+                        best = None
+            if reason is not None:
+                break
+            now = time.perf_counter()
+            if step % snapshot_every == 0 and now - last_yield >= min_interval:
+                flush()
+                last_yield = now
+                yield snapshot(False)
+        flush()
+        final = snapshot(True)
+        yield final
+        params = {
+            "task": task.name,
+            **task.options(),
+            "seed": int(seed),
+            "device": str(dev),
+            "threads": threads_used,
+            "precision": "float32" if amp is None else str(amp).replace("torch.", ""),
+            "steps_cap": steps,
+            "max_seconds": max_seconds,
+            "early_stop": early_stop,
+            "ema": ema,
+            "steps_run": step,
+            "stop_reason": reason,
+            "seconds": round(final.elapsed, 3),
+            "final_losses": dict(latest),
+        }
+        hist = {k: np.asarray(v, dtype=np.int64 if k == "step" else np.float64) for k, v in history.items()}
+        return task.result(dict(final.outputs), hist, params)
+    finally:
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def run_to_end(
+    stream: Generator[Snapshot, None, Result],
+    callback: Callable[[Snapshot], Any] | None = None,
+    stop: Any = None,
+) -> Result:
+    """Drive a snapshot generator to its end and return its result.
+
+    ``callback(snapshot)`` is called for every snapshot; returning ``False`` asks the run
+    to stop (it still yields a final snapshot and returns its result). ``stop`` is the
+    flag the stream checks (set here when the callback returns ``False``).
+    """
+    while True:
+        try:
+            snap = next(stream)
+        except StopIteration as end:
+            return end.value
+        if callback is not None and callback(snap) is False:
+            if stop is None:
+                raise ValueError("callback asked to stop, but the stream has no stop flag")
+            stop.set()

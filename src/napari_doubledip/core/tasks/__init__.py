@@ -1,0 +1,1 @@
+"""One module per task: what nets, how they recombine, which losses, what outputs."""

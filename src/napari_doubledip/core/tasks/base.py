@@ -1,0 +1,203 @@
+"""What every task provides to the optimisation loop, and pieces tasks share."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..conversion import ImageLayout, from_unit, pad_amounts
+from ..network import NetConfig, SkipNet, resolve_net_config
+
+__all__ = ["NoiseInput", "PaddedImage", "Result", "RunContext", "Task", "make_generator"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """Base of every task's result.
+
+    Attributes
+    ----------
+    history
+        Per-step losses: ``{"step": array, "total": array, <term>: array, ...}``.
+    params
+        Every setting actually used: task options, network, seed, device, steps run, time.
+    """
+
+    history: dict[str, np.ndarray] = field(repr=False)
+    params: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where and how a task runs: device, seed, random generator, autocast dtype."""
+
+    device: torch.device
+    seed: int
+    generator: torch.Generator
+    autocast_dtype: torch.dtype | None = None
+
+    def randn(self, *shape: int) -> torch.Tensor:
+        """Seeded standard normal noise on the run's device."""
+        return torch.randn(*shape, generator=self.generator, device=self.device)
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        """Seeded uniform [0, 1) noise on the run's device."""
+        return torch.rand(*shape, generator=self.generator, device=self.device)
+
+
+def make_generator(device: torch.device, seed: int) -> torch.Generator:
+    """A torch random generator on ``device`` seeded with ``seed``."""
+    gen = torch.Generator(device=device if device.type != "mps" else "cpu")
+    gen.manual_seed(int(seed))
+    return gen
+
+
+class PaddedImage:
+    """A unit-range ``(C, Y, X)`` image padded (reflection) to a size the net accepts.
+
+    Attributes
+    ----------
+    tensor
+        ``(1, C, Yp, Xp)`` on the device.
+    valid
+        ``(1, 1, Yp, Xp)`` float, 1 on the image, 0 on the padding (losses ignore padding).
+    """
+
+    def __init__(self, unit: np.ndarray, multiple: int, device: torch.device) -> None:
+        _, h, w = unit.shape
+        self.pad_y = pad_amounts(h, multiple)
+        self.pad_x = pad_amounts(w, multiple)
+        self.shape = (h, w)
+        padded = np.pad(unit, ((0, 0), self.pad_y, self.pad_x), mode="symmetric")
+        self.tensor = torch.from_numpy(np.ascontiguousarray(padded))[None].to(device)
+        valid = np.zeros(padded.shape[1:], np.float32)
+        valid[self.crop] = 1.0
+        self.valid = torch.from_numpy(valid)[None, None].to(device)
+
+    @property
+    def crop(self) -> tuple[slice, slice]:
+        """Slices that cut the padding off a ``(..., Yp, Xp)`` array."""
+        return (
+            slice(self.pad_y[0], self.pad_y[0] + self.shape[0]),
+            slice(self.pad_x[0], self.pad_x[0] + self.shape[1]),
+        )
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        """``(Yp, Xp)``."""
+        return tuple(self.tensor.shape[-2:])
+
+    def pad(self, unit: np.ndarray, mode: str = "symmetric") -> np.ndarray:
+        """Pad another ``(..., Y, X)`` array of the image's size the same way."""
+        extra = [(0, 0)] * (unit.ndim - 2)
+        return np.pad(unit, [*extra, self.pad_y, self.pad_x], mode=mode)
+
+    def to_numpy(self, t: torch.Tensor) -> np.ndarray:
+        """Crop a ``(..., Yp, Xp)`` tensor back to the image and return float32 numpy."""
+        return t[(..., *self.crop)].detach().float().cpu().numpy()
+
+    def to_caller(self, t: torch.Tensor, layout: ImageLayout) -> np.ndarray:
+        """Crop a ``(C, Yp, Xp)`` or ``(1, C, Yp, Xp)`` tensor and convert it to the caller's layout."""
+        arr = self.to_numpy(t)
+        if arr.ndim == 4:
+            arr = arr[0]
+        return from_unit(arr, layout)
+
+
+class NoiseInput:
+    """The fixed random input of DIP generators, with optional per-step perturbation.
+
+    Parameters
+    ----------
+    ctx
+        Run context (device, seeded generator).
+    channels, shape
+        Input channels (all nets together) and ``(Y, X)`` size.
+    std
+        Scale of the fixed uniform noise (the DIP papers use 0.1).
+    reg_noise
+        Standard deviation of the fresh Gaussian noise added each step (0 = none).
+    """
+
+    def __init__(self, ctx: RunContext, channels: int, shape: tuple[int, int], std: float, reg_noise: float):
+        self.base = ctx.rand(1, channels, *shape) * std
+        self.reg_noise = float(reg_noise)
+        self._ctx = ctx
+
+    def sample(self) -> torch.Tensor:
+        """The input for one training step."""
+        if self.reg_noise > 0:
+            return self.base + self.reg_noise * self._ctx.randn(*self.base.shape)
+        return self.base
+
+
+class Task(abc.ABC):
+    """One DIP / Double-DIP problem: its nets, how they recombine, its losses and outputs.
+
+    The optimisation loop (:func:`napari_doubledip.core.loop.optimise`) calls, in order,
+    :meth:`setup` once, then per step :meth:`forward` and :meth:`loss`, and at snapshot time
+    :meth:`outputs` on the moving averages of the forward outputs; at the end :meth:`result`.
+    """
+
+    #: Short name of the task, e.g. ``"denoise"``.
+    name: ClassVar[str] = "task"
+    #: Steps run when the caller gives neither ``steps`` nor ``max_seconds``.
+    default_steps: ClassVar[int] = 2000
+    #: Forward output watched by the windowed-variance early stop (``None``: no such stop).
+    monitor_key: ClassVar[str | None] = None
+
+    @abc.abstractmethod
+    def setup(self, ctx: RunContext) -> None:
+        """Build nets, inputs and targets on ``ctx.device``."""
+
+    @abc.abstractmethod
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Optimizer parameter groups (``{"params": ..., "lr": ...}``)."""
+
+    @abc.abstractmethod
+    def forward(self) -> dict[str, torch.Tensor]:
+        """Run the generators for one step; return named tensors (the task's components)."""
+
+    @abc.abstractmethod
+    def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its named terms for the forward outputs ``out``."""
+
+    @abc.abstractmethod
+    def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """Numpy outputs in the caller's layout from (averaged) forward outputs."""
+
+    @abc.abstractmethod
+    def result(
+        self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
+    ) -> Result:
+        """The task's :class:`Result` from its final outputs."""
+
+    def options(self) -> dict[str, Any]:
+        """The task's settings, recorded in ``Result.params`` (JSON-friendly)."""
+        return {}
+
+    def stop_reason(self, step: int, losses: dict[str, float]) -> str | None:
+        """A task-specific stopping rule (e.g. the discrepancy principle); ``None`` to go on."""
+        return None
+
+    def ema_keys(self) -> tuple[str, ...] | None:
+        """Forward outputs to average over steps (``None``: all)."""
+        return None
+
+    @staticmethod
+    def build_net(
+        net: str | NetConfig | dict, out_channels: int, n_nets: int, ctx: RunContext, salt: int = 0
+    ) -> SkipNet:
+        """A :class:`SkipNet` on the run's device, initialised from the run's seed and ``salt``.
+
+        Give each net of a task its own ``salt`` so that their initial weights differ.
+        """
+        cfg = resolve_net_config(net)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(ctx.seed) * 1000003 + 7919 * salt + 31 * n_nets + out_channels)
+            model = SkipNet(cfg, out_channels, n_nets)
+        return model.to(ctx.device)

@@ -1,0 +1,63 @@
+"""DIP inpainting: fit the generator on the known pixels; it fills the missing ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..conversion import check_mask, from_unit, to_unit
+from .reconstruction import ImageReconstructionTask
+
+__all__ = ["InpaintTask"]
+
+
+class InpaintTask(ImageReconstructionTask):
+    """Fill the missing pixels of one image with a Deep Image Prior.
+
+    Parameters
+    ----------
+    image
+        The image (values under the mask are ignored).
+    mask
+        ``(Y, X)`` array, nonzero/True where a pixel is missing.
+    keep_known
+        Return the input's own values at known pixels (the generator's only where missing).
+    **options
+        See :class:`ImageReconstructionTask` (net, lr, reg_noise, input_std).
+    """
+
+    name = "inpaint"
+    default_steps = 3000
+
+    def __init__(
+        self, image: np.ndarray, mask: np.ndarray, *, keep_known: bool = True, **options: Any
+    ) -> None:
+        super().__init__(image, **options)
+        self.missing = check_mask(mask, self.layout, name="mask")
+        n_missing = int(self.missing.sum())
+        if n_missing == 0:
+            raise ValueError("mask marks no pixel as missing: nothing to inpaint (nonzero = missing)")
+        if n_missing == self.missing.size:
+            raise ValueError("mask marks every pixel as missing: there is nothing known to fit")
+        self.keep_known = bool(keep_known)
+        # the value range comes from the known pixels: what lies under the mask is arbitrary
+        self.unit, self.layout = to_unit(image, range_from=~self.missing)
+
+    def pixel_weight(self) -> np.ndarray:
+        return (~self.missing).astype(np.float32)
+
+    def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        if not self.keep_known:
+            return super().outputs(out)
+        filled = self.image.to_numpy(out["image"])[0]
+        filled = np.where(self.missing[None], filled, self.unit)
+        return {"image": from_unit(filled, self.layout)}
+
+    def options(self) -> dict[str, Any]:
+        return {
+            **super().options(),
+            "keep_known": self.keep_known,
+            "missing_fraction": float(self.missing.mean()),
+        }

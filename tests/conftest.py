@@ -1,0 +1,25 @@
+"""Shared test fixtures: tiny images, fixed seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB."""
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float(10 * np.log10(data_range**2 / mse))
+
+
+@pytest.fixture(scope="session")
+def photo48() -> np.ndarray:
+    """A 48x48 RGB crop of skimage's astronaut, float in [0, 1]."""
+    from skimage import data, transform
+
+    return transform.resize(data.astronaut()[30:250, 130:350], (48, 48), anti_aliasing=True)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
