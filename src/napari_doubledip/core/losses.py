@@ -1,0 +1,65 @@
+"""Losses shared by the Double-DIP tasks."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["ExclusionLoss", "image_gradients"]
+
+
+def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences along X and Y of a ``(..., Y, X)`` tensor (shapes shrink by one)."""
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+class ExclusionLoss(nn.Module):
+    """Exclusion loss of Zhang, Ng & Chen (2018), as used by Double-DIP.
+
+    Two layers that come from different sources rarely have edges in the same places. At each
+    of ``scales`` resolutions (bilinear halving), for the X and the Y gradients::
+
+        Phi(T, R) = tanh(lam_T |grad T|) * tanh(lam_R |grad R|)
+        lam_T = sqrt(||grad R|| / ||grad T||),   lam_R = 1 / lam_T
+
+    and the loss is the mean over scales and directions of the root-mean-square of ``Phi``
+    (a size-independent Frobenius norm). It is symmetric in its arguments and zero when either
+    layer is constant.
+
+    Parameters
+    ----------
+    scales
+        Number of resolutions (>= 1; Double-DIP uses 3).
+    eps
+        Keeps the normalisation and the square root finite for flat layers.
+    """
+
+    def __init__(self, scales: int = 3, eps: float = 1e-8) -> None:
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"scales must be >= 1, got {scales}")
+        self.scales = scales
+        self.eps = eps
+
+    def _phi_rms(self, gt: torch.Tensor, gr: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(-3, 0))  # per sample: channels, Y, X
+        norm_t = (gt.pow(2).sum(dim=dims, keepdim=True) + self.eps).sqrt()
+        norm_r = (gr.pow(2).sum(dim=dims, keepdim=True) + self.eps).sqrt()
+        lam_t = (norm_r / norm_t).sqrt()
+        phi = torch.tanh(lam_t * gt.abs()) * torch.tanh(gr.abs() / lam_t)
+        return (phi.pow(2).mean(dim=dims) + self.eps).sqrt()
+
+    def forward(self, t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """Loss of two ``(B, C, Y, X)`` layers (C may differ if one is 1); mean over the batch."""
+        t, r = t.float(), r.float()
+        terms = []
+        for level in range(self.scales):
+            if level:
+                t = F.interpolate(t, scale_factor=0.5, mode="bilinear", align_corners=False)
+                r = F.interpolate(r, scale_factor=0.5, mode="bilinear", align_corners=False)
+            if min(t.shape[-2:]) < 2:
+                break
+            (tx, ty), (rx, ry) = image_gradients(t), image_gradients(r)
+            terms += [self._phi_rms(tx, rx), self._phi_rms(ty, ry)]
+        return torch.stack(terms).mean()
