@@ -1,0 +1,56 @@
+"""Sample generators: deterministic, in range, with consistent ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_doubledip import samples
+
+
+def test_noisy_photo_is_noisy_and_deterministic():
+    noisy, clean = samples.noisy_photo(size=32)
+    again, _ = samples.noisy_photo(size=32)
+    np.testing.assert_array_equal(noisy, again)
+    assert noisy.shape == clean.shape == (32, 32, 3) and noisy.dtype == np.float32
+    assert 0.05 < np.std(noisy - clean) < 0.12 and noisy.min() >= 0 and noisy.max() <= 1
+
+
+def test_missing_pixels_mask_marks_zeroed_pixels():
+    damaged, mask, clean = samples.photo_with_missing_pixels(size=32, fraction=0.5)
+    assert mask.dtype == bool and 0.4 < mask.mean() < 0.6
+    assert np.all(damaged[mask] == 0)
+    np.testing.assert_array_equal(damaged[~mask], clean[~mask])
+
+
+def test_segmentation_hints_lie_inside_their_regions():
+    image, true_mask, hints = samples.segmentation_composite(size=64)
+    assert image.shape == (64, 64, 3) and 0.15 < true_mask.mean() < 0.6
+    assert set(np.unique(hints)) == {0, 1, 2}
+    assert np.all(true_mask[hints == 1]) and not np.any(true_mask[hints == 2])
+
+
+def test_mixtures_follow_their_weights():
+    images, (a, b) = samples.mixtures(size=32, noise=0.0)
+    np.testing.assert_allclose(images[0], np.clip(0.7 * a + 0.3 * b, 0, 1), atol=1e-6)
+    np.testing.assert_allclose(images[1], np.clip(0.3 * a + 0.7 * b, 0, 1), atol=1e-6)
+
+
+def test_watermark_is_shared_and_invertible():
+    images, alpha, clean = samples.watermarked_photos(size=64, alpha=0.5)
+    assert len(images) == 3 and alpha.max() == pytest.approx(0.5) and 0.03 < (alpha > 0).mean() < 0.4
+    for img, c in zip(images, clean):
+        recovered = (img - alpha[..., None]) / (1 - alpha[..., None])
+        np.testing.assert_allclose(recovered, c, atol=1e-5)
+
+
+def test_haze_model_holds():
+    hazy, clean, t, a = samples.hazy_photo(size=32)
+    assert t.shape == (32, 32) and 0 < t.min() < t.max() <= 1
+    assert t[0].mean() < t[-1].mean()  # farther (more haze) towards the top
+    np.testing.assert_allclose(hazy, np.clip(t[..., None] * clean + (1 - t[..., None]) * a, 0, 1), atol=1e-6)
+
+
+def test_unknown_photo_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown photo"):
+        samples.photo("lena")
