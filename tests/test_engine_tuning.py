@@ -1,0 +1,100 @@
+"""Engine settings chosen by measurement: CPU precision policy, optimiser, EMA ramp, inpainting guide."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import napari_doubledip as dd
+from napari_doubledip.core import loop
+from napari_doubledip.core.tasks.inpaint import InpaintTask, smooth_fill
+
+FAST = {"device": "cpu", "threads": 1}
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_on_cpu_follows_native_bf16_support(monkeypatch, photo48, native):
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: native)
+    assert loop._autocast_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if native else None)
+    result = dd.denoise(photo48, steps=2, **FAST)
+    assert result.params["precision"] == ("bfloat16" if native else "float32")
+    # an explicit choice always wins
+    assert dd.denoise(photo48, steps=1, precision="float32", **FAST).params["precision"] == "float32"
+    assert loop._autocast_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+
+
+def test_auto_precision_elsewhere_stays_float32():
+    assert loop._autocast_dtype("auto", torch.device("mps")) is None
+    with pytest.raises(ValueError, match="precision must be"):
+        loop._autocast_dtype("half", torch.device("cpu"))
+
+
+def test_cpu_bf16_probe_returns_a_bool():
+    assert isinstance(loop.cpu_has_native_bf16(), bool)
+
+
+def test_optimizer_is_fused_adam_on_cpu():
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = loop.make_optimizer([{"params": [p], "lr": 0.1}], torch.device("cpu"))
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["fused"] is True
+    p.grad = torch.ones(3)
+    opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), -0.1, rtol=1e-5)
+
+
+def test_ema_decay_ramps_up_to_the_setting():
+    assert loop.ema_decay(0.99, 1) < 0.2
+    assert loop.ema_decay(0.99, 90) == pytest.approx(0.91)
+    assert loop.ema_decay(0.99, 5000) == 0.99
+    assert loop.ema_decay(0.0, 5000) == 0.0
+    decays = [loop.ema_decay(0.99, s) for s in range(1, 2000)]
+    assert all(a <= b for a, b in zip(decays, decays[1:], strict=False))
+
+
+def test_output_average_uses_the_ramp(monkeypatch, photo48):
+    """With the ramp, 3 steps' average is a known blend of the raw outputs (seen with ema=0)."""
+    raw = []
+    for n in (1, 2, 3):
+        raw.append(
+            dd.denoise(photo48, steps=n, ema=0.0, precision="float32", **FAST).image.astype(np.float64)
+        )
+    avg = dd.denoise(photo48, steps=3, ema=0.99, precision="float32", **FAST).image
+    expected = raw[0]
+    for step, frame in ((2, raw[1]), (3, raw[2])):
+        w = 1 - loop.ema_decay(0.99, step)
+        expected = expected + w * (frame - expected)
+    np.testing.assert_allclose(avg, expected, atol=2e-5)
+    # without the ramp (a flat 0.99) the average would still sit on the first output
+    flat = raw[0] + 0.01 * (raw[1] - raw[0])
+    flat = flat + 0.01 * (raw[2] - flat)
+    assert np.abs(avg - flat).max() > 10 * np.abs(avg - expected).max()
+
+
+def test_smooth_fill_keeps_known_pixels_and_fills_plausibly(photo48, rng):
+    unit = photo48.transpose(2, 0, 1).astype(np.float32)
+    missing = rng.random(unit.shape[1:]) < 0.6
+    filled = smooth_fill(unit, missing)
+    np.testing.assert_array_equal(filled[:, ~missing], unit[:, ~missing])
+    err_fill = np.abs(filled - unit)[:, missing].mean()
+    err_mean = np.abs(unit.mean(axis=(1, 2), keepdims=True) - unit)[:, missing].mean()
+    assert err_fill < 0.6 * err_mean
+    flat = np.full((2, 20, 20), 0.25, np.float32)
+    hole = np.zeros((20, 20), bool)
+    hole[2:18, 2:18] = True  # a hole wider than the finest scales
+    np.testing.assert_allclose(smooth_fill(flat, hole), 0.25, atol=1e-6)
+
+
+def test_inpaint_guide_term_fades_out(photo48, rng):
+    mask = rng.random(photo48.shape[:2]) < 0.5
+    result = dd.inpaint(photo48, mask, steps=8, guide=1.0, guide_steps=5, **FAST)
+    h = result.history
+    assert len(h["guide"]) == 8 and np.all(np.isfinite(h["guide"]))
+    # weighted in while it fades (step 0..4), then the total is the data term alone
+    assert np.all(h["total"][:5] > h["data"][:5])
+    np.testing.assert_allclose(h["total"][5:], h["data"][5:], rtol=1e-6)
+    assert result.params["guide"] == 1.0 and result.params["guide_steps"] == 5
+    off = dd.inpaint(photo48, mask, steps=3, guide=0.0, **FAST)
+    assert "guide" not in off.history
+    with pytest.raises(ValueError, match="guide"):
+        InpaintTask(photo48, mask, guide=-1)
