@@ -4,14 +4,14 @@
         [--sizes 128,256] [--rounds 8] [--ttq-seconds 900] [--skip-ttq] [--json out.json]
 
 Step rate: the engine (``optimise`` on a denoising task, the ``"dip-classic"`` net, the engine's
-default precision policy, snapshots at the default 0.3 s rate) against the same network written
-here the plain way (``nn.Sequential`` of ReflectionPad2d/Conv2d/BatchNorm2d/LeakyReLU, a concat
-module, ``nn.Upsample``; float32, default memory format, ``torch.optim.Adam`` defaults, the same
-loss, input noise and output EMA), plus the engine forced to float32. Each variant first runs
-until its step times settle (the median of the last 5 steps within 5% of the 5 before), then the
-variants alternate in blocks of steps (the engine yields a snapshot after every step here,
-which is more often than its default 0.3 s rate, so its numbers are if anything pessimistic), and medians of the per-step times are quoted, so the
-shared machine's noise hits all of them alike. Conv GFLOP/s: convolution FLOPs of one step
+default precision policy) against the same network written here the plain way (``nn.Sequential``
+of ReflectionPad2d/Conv2d/BatchNorm2d/LeakyReLU, a concat module, ``nn.Upsample``; float32,
+default memory format, ``torch.optim.Adam`` defaults, the same loss, input noise and output EMA),
+plus the engine forced to float32. Each variant first runs until its step times settle (the
+median of the last 5 steps within 5% of the 5 before), then the variants alternate in blocks of
+steps and medians of the per-step times are quoted, so the shared machine's noise hits all of
+them alike. The engine yields a snapshot (numpy outputs) after every step here, more often than
+its default 0.3 s rate, so its numbers are if anything pessimistic. Conv GFLOP/s: convolution FLOPs of one step
 (``torch.utils.flop_counter.FlopCounterMode``, forward + backward) divided by the median step
 time; compared with a float32 matrix product measured here and with the nominal peak.
 

@@ -16,12 +16,25 @@ FAST = {"device": "cpu", "threads": 1}
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_on_cpu_follows_native_bf16_support(monkeypatch, photo48, native):
     monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(loop, "CPU_BF16_MIN_PARAMS", 1000)  # the tiny default net counts as big
     assert loop._autocast_dtype("auto", torch.device("cpu")) == (torch.bfloat16 if native else None)
     result = dd.denoise(photo48, steps=2, **FAST)
     assert result.params["precision"] == ("bfloat16" if native else "float32")
     # an explicit choice always wins
     assert dd.denoise(photo48, steps=1, precision="float32", **FAST).params["precision"] == "float32"
     assert loop._autocast_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+
+
+def test_auto_precision_on_cpu_keeps_small_nets_in_float32(monkeypatch, photo48):
+    monkeypatch.setattr(loop, "cpu_has_native_bf16", lambda: True)
+    cpu = torch.device("cpu")
+    big, small = loop.CPU_BF16_MIN_PARAMS, loop.CPU_BF16_MIN_PARAMS - 1
+    assert loop._autocast_dtype("auto", cpu, big) == torch.bfloat16
+    assert loop._autocast_dtype("auto", cpu, small) is None
+    assert loop._autocast_dtype("bfloat16", cpu, small) == torch.bfloat16
+    assert dd.denoise(photo48, steps=1, **FAST).params["precision"] == "float32"  # 152 k parameters
+    classic = dd.denoise(photo48, steps=1, net="dip-classic", **FAST)  # 2.2 M parameters
+    assert classic.params["precision"] == "bfloat16"
 
 
 def test_auto_precision_elsewhere_stays_float32():

@@ -17,6 +17,7 @@ from .devices import configure_cpu_threads, resolve_device
 from .tasks.base import Result, RunContext, Task, make_generator
 
 __all__ = [
+    "CPU_BF16_MIN_PARAMS",
     "Snapshot",
     "StopFlag",
     "WindowedVariance",
@@ -136,13 +137,20 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+#: On CPU, ``precision="auto"`` uses bfloat16 only for tasks with at least this many trainable
+#: parameters. Measured (benchmarks/speed.py --precision-check, BENCHMARKS.md): on "dip-classic"
+#: (2.2 M parameters) bfloat16 autocast ran 1.4x faster and tracked the float32 PSNR-vs-steps
+#: curve within 0.1 dB; on the 152 k-parameter default net it gave no speed and cost 0.45 dB
+#: in inpainting (its convolutions are too small for the casts to pay).
+CPU_BF16_MIN_PARAMS = 1_000_000
+
+
+def _autocast_dtype(precision: str, device: torch.device, n_params: int | None = None) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (``None``: plain float32).
 
-    ``"auto"`` means bfloat16 on CUDA GPUs that support it and on CPUs with native bfloat16
-    (:func:`cpu_has_native_bf16`); float32 elsewhere (MPS, older CPUs). On CPU, bfloat16
-    autocast made the DIP's convolutions ~1.5x faster on the 128-channel net and tracked the
-    float32 PSNR-vs-steps curve (benchmarks/speed.py --precision-check, BENCHMARKS.md).
+    ``"auto"`` means bfloat16 on CUDA GPUs that support it, and on CPUs with native bfloat16
+    (:func:`cpu_has_native_bf16`) for nets of at least :data:`CPU_BF16_MIN_PARAMS` parameters
+    (``n_params``; ``None`` = not known yet); float32 elsewhere (MPS, older CPUs, small nets).
     """
     if precision == "float32":
         return None
@@ -152,7 +160,8 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         if device.type == "cpu" and cpu_has_native_bf16():
-            return torch.bfloat16
+            if n_params is None or n_params >= CPU_BF16_MIN_PARAMS:
+                return torch.bfloat16
         return None
     raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
 
@@ -219,8 +228,9 @@ def optimise(
     threads
         CPU threads for torch (``None``: leave as is).
     precision
-        ``"auto"`` (bfloat16 autocast on CUDA and on CPUs with native bfloat16, float32
-        elsewhere; see :func:`cpu_has_native_bf16`), ``"float32"``, ``"bfloat16"``.
+        ``"auto"`` (bfloat16 autocast on CUDA, and on CPUs with native bfloat16 for nets of
+        :data:`CPU_BF16_MIN_PARAMS` parameters or more; float32 elsewhere), ``"float32"``,
+        ``"bfloat16"``.
     es_window, es_patience
         Settings of the windowed-variance stop (frames kept, steps without improvement).
 
@@ -244,7 +254,10 @@ def optimise(
     ctx = RunContext(device=dev, seed=int(seed), generator=make_generator(dev, seed), autocast_dtype=amp)
     try:
         task.setup(ctx)
-        optimizer = make_optimizer(task.param_groups(), dev)
+        groups = task.param_groups()
+        if precision == "auto" and amp is not None:  # the CPU policy depends on the nets' size
+            amp = _autocast_dtype(precision, dev, sum(p.numel() for g in groups for p in g["params"]))
+        optimizer = make_optimizer(groups, dev)
         averages: dict[str, torch.Tensor] = {}
         ema_keys = task.ema_keys()
         stopper = (
