@@ -1,4 +1,4 @@
-"""Engine settings chosen by measurement: CPU precision policy, optimiser, EMA ramp, inpainting guide."""
+"""Engine settings chosen by measurement: CPU precision policy, fused optimiser, EMA ramp."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import torch
 
 import napari_doubledip as dd
 from napari_doubledip.core import loop
-from napari_doubledip.core.tasks.inpaint import InpaintTask, smooth_fill
 
 FAST = {"device": "cpu", "threads": 1}
 
@@ -82,32 +81,3 @@ def test_output_average_uses_the_ramp(monkeypatch, photo48):
     flat = raw[0] + 0.01 * (raw[1] - raw[0])
     flat = flat + 0.01 * (raw[2] - flat)
     assert np.abs(avg - flat).max() > 10 * np.abs(avg - expected).max()
-
-
-def test_smooth_fill_keeps_known_pixels_and_fills_plausibly(photo48, rng):
-    unit = photo48.transpose(2, 0, 1).astype(np.float32)
-    missing = rng.random(unit.shape[1:]) < 0.6
-    filled = smooth_fill(unit, missing)
-    np.testing.assert_array_equal(filled[:, ~missing], unit[:, ~missing])
-    err_fill = np.abs(filled - unit)[:, missing].mean()
-    err_mean = np.abs(unit.mean(axis=(1, 2), keepdims=True) - unit)[:, missing].mean()
-    assert err_fill < 0.6 * err_mean
-    flat = np.full((2, 20, 20), 0.25, np.float32)
-    hole = np.zeros((20, 20), bool)
-    hole[2:18, 2:18] = True  # a hole wider than the finest scales
-    np.testing.assert_allclose(smooth_fill(flat, hole), 0.25, atol=1e-6)
-
-
-def test_inpaint_guide_term_fades_out(photo48, rng):
-    mask = rng.random(photo48.shape[:2]) < 0.5
-    result = dd.inpaint(photo48, mask, steps=8, guide=1.0, guide_steps=5, **FAST)
-    h = result.history
-    assert len(h["guide"]) == 8 and np.all(np.isfinite(h["guide"]))
-    # weighted in while it fades (step 0..4), then the total is the data term alone
-    assert np.all(h["total"][:5] > h["data"][:5])
-    np.testing.assert_allclose(h["total"][5:], h["data"][5:], rtol=1e-6)
-    assert result.params["guide"] == 1.0 and result.params["guide_steps"] == 5
-    off = dd.inpaint(photo48, mask, steps=3, guide=0.0, **FAST)
-    assert "guide" not in off.history
-    with pytest.raises(ValueError, match="guide"):
-        InpaintTask(photo48, mask, guide=-1)
