@@ -36,6 +36,21 @@ def test_auto_precision_on_cpu_keeps_small_nets_in_float32(monkeypatch, photo48)
     assert classic.params["precision"] == "bfloat16"
 
 
+def test_bf16_size_rule_counts_one_generator_not_a_batch_of_them():
+    from types import SimpleNamespace
+
+    from napari_doubledip.core.network import PRESETS, SkipNet
+
+    single = SkipNet(PRESETS["doubledip"], 3, n_nets=1)
+    triple = SkipNet(PRESETS["doubledip"], 3, n_nets=3)
+    per_net = sum(p.numel() for p in single.parameters())
+    groups = [{"params": list(triple.parameters())}]
+    assert loop.largest_net_params(SimpleNamespace(nets=triple), groups) == per_net
+    assert loop.largest_net_params(SimpleNamespace(parts={"a": single, "b": triple}), groups) == per_net
+    # a task that keeps its modules elsewhere counts all its parameters
+    assert loop.largest_net_params(SimpleNamespace(), groups) == 3 * per_net
+
+
 def test_auto_precision_elsewhere_stays_float32():
     assert loop._autocast_dtype("auto", torch.device("mps")) is None
     with pytest.raises(ValueError, match="precision must be"):

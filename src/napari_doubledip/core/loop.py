@@ -22,6 +22,7 @@ __all__ = [
     "StopFlag",
     "WindowedVariance",
     "cpu_has_native_bf16",
+    "largest_net_params",
     "ema_decay",
     "make_optimizer",
     "optimise",
@@ -137,12 +138,38 @@ def cpu_has_native_bf16() -> bool:
     return False
 
 
-#: On CPU, ``precision="auto"`` uses bfloat16 only for tasks with at least this many trainable
-#: parameters. Measured (benchmarks/speed.py --precision-check, BENCHMARKS.md): on "dip-classic"
+#: On CPU, ``precision="auto"`` uses bfloat16 only when the task's largest generator has at
+#: least this many parameters (:func:`largest_net_params`). Measured (benchmarks/speed.py --precision-check, BENCHMARKS.md): on "dip-classic"
 #: (2.2 M parameters) bfloat16 autocast ran 1.4x faster and tracked the float32 PSNR-vs-steps
 #: curve within 0.1 dB; on the 152 k-parameter default net it gave no speed and cost 0.45 dB
 #: in inpainting (its convolutions are too small for the casts to pay).
 CPU_BF16_MIN_PARAMS = 1_000_000
+
+
+def largest_net_params(task: Task, groups: list[dict[str, Any]]) -> int:
+    """Parameters of the task's largest single generator.
+
+    Looks for :class:`~napari_doubledip.core.network.SkipNet` attributes of the task (a SkipNet
+    of ``n_nets`` generators counts as one of them); a task without any counts all its
+    trainable parameters.
+    """
+    from .network import SkipNet
+
+    found = []
+    for value in vars(task).values():
+        items = (
+            value.values()
+            if isinstance(value, dict)
+            else value
+            if isinstance(value, list | tuple)
+            else [value]
+        )
+        for item in items:
+            if isinstance(item, SkipNet):
+                found.append(sum(p.numel() for p in item.parameters()) // item.n_nets)
+    if found:
+        return max(found)
+    return sum(p.numel() for g in groups for p in g["params"])
 
 
 def _autocast_dtype(precision: str, device: torch.device, n_params: int | None = None) -> torch.dtype | None:
@@ -228,8 +255,8 @@ def optimise(
     threads
         CPU threads for torch (``None``: leave as is).
     precision
-        ``"auto"`` (bfloat16 autocast on CUDA, and on CPUs with native bfloat16 for nets of
-        :data:`CPU_BF16_MIN_PARAMS` parameters or more; float32 elsewhere), ``"float32"``,
+        ``"auto"`` (bfloat16 autocast on CUDA, and on CPUs with native bfloat16 for generators
+        of :data:`CPU_BF16_MIN_PARAMS` parameters or more; float32 elsewhere), ``"float32"``,
         ``"bfloat16"``.
     es_window, es_patience
         Settings of the windowed-variance stop (frames kept, steps without improvement).
@@ -256,7 +283,7 @@ def optimise(
         task.setup(ctx)
         groups = task.param_groups()
         if precision == "auto" and amp is not None:  # the CPU policy depends on the nets' size
-            amp = _autocast_dtype(precision, dev, sum(p.numel() for g in groups for p in g["params"]))
+            amp = _autocast_dtype(precision, dev, largest_net_params(task, groups))
         optimizer = make_optimizer(groups, dev)
         averages: dict[str, torch.Tensor] = {}
         ema_keys = task.ema_keys()
