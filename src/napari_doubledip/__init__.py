@@ -18,7 +18,11 @@ _API = {
     "denoise_stream",
     "inpaint",
     "inpaint_stream",
+    "remove_watermark",
+    "remove_watermark_stream",
     "run_task",
+    "separate",
+    "separate_stream",
     "stream_task",
 }
 

@@ -25,7 +25,11 @@ __all__ = [
     "denoise_stream",
     "inpaint",
     "inpaint_stream",
+    "remove_watermark",
+    "remove_watermark_stream",
     "run_task",
+    "separate",
+    "separate_stream",
     "stream_task",
 ]
 
@@ -181,6 +185,146 @@ def inpaint(
     gen = inpaint_stream(
         image,
         mask,
+        steps=steps,
+        max_seconds=max_seconds,
+        net=net,
+        seed=seed,
+        device=device,
+        early_stop=early_stop,
+        stop=stop,
+        **advanced,
+    )
+    return run_to_end(gen, callback, stop)
+
+
+def separate_stream(
+    images: np.ndarray | list[np.ndarray],
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    **advanced: Any,
+) -> Generator[Snapshot, None, Any]:
+    """Streaming form of :func:`separate`: snapshots with keys "layer_a", "layer_b", "alphas"."""
+    from .core.tasks.separate import SeparateTask
+
+    loop, opts = _split_options(advanced)
+    task = SeparateTask(images, net=net, **opts)
+    return optimise(
+        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
+    )
+
+
+def separate(
+    images: np.ndarray | list[np.ndarray],
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    callback: Callable[[Snapshot], Any] | None = None,
+    **advanced: Any,
+) -> Any:
+    """Separate one image, or N >= 2 mixtures of the same two layers, into two transparent layers.
+
+    Parameters
+    ----------
+    images
+        One image (it is taken as the average of its two layers), or a list of N >= 2 images
+        of one shape, each ``alpha_n * a + (1 - alpha_n) * b`` for the same layers ``a``, ``b``.
+    steps, max_seconds, net, seed, device, early_stop, callback
+        As for :func:`denoise` (neither cap: 2000 steps).
+    **advanced
+        Task options (``lr``, ``alpha_lr``, ``exclusion_weight``, ``exclusion_scales``,
+        ``reg_noise``, ``input_std``, ``initial_alphas``, ``learn_single_alpha``) and loop options.
+
+    Returns
+    -------
+    SeparationResult
+        ``.layers`` (layer_a, layer_b) in the first image's layout, ``.alphas`` (N,) in (0, 1),
+        ``.history``, ``.params``.
+    """
+    stop = advanced.pop("stop", None) or threading.Event()
+    gen = separate_stream(
+        images,
+        steps=steps,
+        max_seconds=max_seconds,
+        net=net,
+        seed=seed,
+        device=device,
+        early_stop=early_stop,
+        stop=stop,
+        **advanced,
+    )
+    return run_to_end(gen, callback, stop)
+
+
+def remove_watermark_stream(
+    images: np.ndarray | list[np.ndarray],
+    hint: np.ndarray | None = None,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    **advanced: Any,
+) -> Generator[Snapshot, None, Any]:
+    """Streaming form of :func:`remove_watermark`: keys "clean_0".."clean_{K-1}", "watermark", "mask"."""
+    from .core.tasks.watermark import WatermarkTask
+
+    loop, opts = _split_options(advanced)
+    task = WatermarkTask(images, hint=hint, net=net, **opts)
+    return optimise(
+        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
+    )
+
+
+def remove_watermark(
+    images: np.ndarray | list[np.ndarray],
+    hint: np.ndarray | None = None,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    callback: Callable[[Snapshot], Any] | None = None,
+    **advanced: Any,
+) -> Any:
+    """Remove a watermark shared by K >= 2 images (or by one image, given a hint).
+
+    Parameters
+    ----------
+    images
+        K >= 2 images with the same watermark at the same place (sizes may differ by a few
+        pixels: they are aligned by their centres), or one image with ``hint``.
+    hint
+        Optional ``(Y, X)`` array, nonzero where the watermark may be (a box or a rough mask).
+    steps, max_seconds, net, seed, device, early_stop, callback
+        As for :func:`denoise` (neither cap: 2000 steps).
+    **advanced
+        Task options (``watermark`` = "white" | "black" | "learn" | a colour, ``mask_net``,
+        ``lr``, ``mask_lr_factor``, ``exclusion_weight``, ``opaque_from``, ``opaque_full``,
+        ``max_size_difference``, ...) and loop options.
+
+    Returns
+    -------
+    WatermarkResult
+        ``.images`` (K, each with its input's shape/dtype), ``.watermark``, ``.mask`` (float,
+        1 = watermark, on the common centred area), ``.offsets``, ``.colour``, ``.history``, ``.params``.
+    """
+    stop = advanced.pop("stop", None) or threading.Event()
+    gen = remove_watermark_stream(
+        images,
+        hint,
         steps=steps,
         max_seconds=max_seconds,
         net=net,

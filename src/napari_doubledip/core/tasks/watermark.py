@@ -1,0 +1,356 @@
+"""Watermark removal (Double-DIP): K clean generators, one shared mask and watermark, then inversion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..conversion import from_unit
+from ..losses import ExclusionLoss
+from ..network import NetConfig, resolve_net_config
+from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .separate import to_unit_jointly
+
+__all__ = ["WatermarkResult", "WatermarkTask", "centre_crops"]
+
+
+def centre_crops(
+    shapes: list[tuple[int, ...]], max_difference: int = 16
+) -> tuple[tuple[int, int], list[tuple[slice, slice]]]:
+    """The common centred ``(Y, X)`` area of images whose sizes differ a little.
+
+    Parameters
+    ----------
+    shapes
+        The images' shapes (``(Y, X)`` or ``(Y, X, C)``).
+    max_difference
+        Largest allowed difference in rows or columns between the biggest and the smallest image.
+
+    Returns
+    -------
+    common, crops
+        The common ``(Y, X)`` size and, per image, the slices of that area centred in it.
+
+    Raises
+    ------
+    ValueError
+        If the sizes differ by more than ``max_difference`` pixels along Y or X.
+    """
+    hs = [int(s[0]) for s in shapes]
+    ws = [int(s[1]) for s in shapes]
+    if max(hs) - min(hs) > max_difference or max(ws) - min(ws) > max_difference:
+        raise ValueError(
+            f"images cannot be aligned by their centres: their (Y, X) sizes {[s[:2] for s in shapes]} "
+            f"differ by more than {max_difference} pixels (max_size_difference); images that share a "
+            "watermark should show it at the same place and scale"
+        )
+    h, w = min(hs), min(ws)
+    crops = []
+    for hk, wk in zip(hs, ws, strict=True):
+        y0, x0 = (hk - h) // 2, (wk - w) // 2
+        crops.append((slice(y0, y0 + h), slice(x0, x0 + w)))
+    return (h, w), crops
+
+
+@dataclass(frozen=True)
+class WatermarkResult(Result):
+    """Result of :class:`WatermarkTask`.
+
+    Attributes
+    ----------
+    images
+        The K cleaned images, each with its input's own shape, dtype and value range (pixels
+        outside the common centred area are the input's own).
+    watermark
+        The watermark as it is laid over the images, ``alpha * colour``, on the common area, in
+        the first input's layout.
+    mask
+        Float ``(Y, X)`` in [0, 1] on the common area: the watermark's estimated opacity
+        (1 = watermark only).
+    offsets
+        Per image, the ``(row, column)`` of the common area's top-left corner in that image.
+    colour
+        The watermark's colour in unit range, ``(C,)``.
+    """
+
+    images: list[np.ndarray] = None  # type: ignore[assignment]
+    watermark: np.ndarray = None  # type: ignore[assignment]
+    mask: np.ndarray = None  # type: ignore[assignment]
+    offsets: list[tuple[int, int]] = None  # type: ignore[assignment]
+    colour: np.ndarray = None  # type: ignore[assignment]
+
+
+class WatermarkTask(Task):
+    """Remove a watermark shared by K images (or by one image, with a hint) with Double-DIP.
+
+    Model: ``I_k = m * w + (1 - m) * y_k`` with K clean generators ``y_k`` (one grouped forward
+    pass), one small shared mask generator ``m`` learning ``mask_lr_factor`` times slower (a
+    fast mask lets the clean images keep the watermark), a shared watermark colour ``w``
+    (white, or learned), and the exclusion loss between every pair of clean images.
+
+    The returned images are NOT the generators' outputs where the watermark is semi-transparent:
+    there the estimated opacity and colour invert the overlay exactly,
+    ``y = (I - m * w) / (1 - m)``, which keeps all the detail; the generators' output is blended
+    in only where the mask approaches opaque (``opaque_from`` .. ``opaque_full``), where
+    inversion would amplify errors. Outside the mask the inputs come back unchanged.
+
+    Parameters
+    ----------
+    images
+        K >= 2 images sharing one watermark (sizes may differ by up to ``max_size_difference``
+        pixels; they are aligned by their centres), or one image with a ``hint``.
+    hint
+        Optional ``(Y, X)`` array (the first image's size or the common size), nonzero where the
+        watermark may be (a box or a rough mask); the mask is zero elsewhere. Required when K = 1.
+    watermark
+        ``"white"`` (default), ``"black"``, ``"learn"`` (a learned colour), or a colour in the
+        images' value range (one value per channel, or a scalar).
+    net, mask_net
+        Networks of the clean generators and of the mask generator.
+    lr, mask_lr_factor
+        Adam learning rate of the clean generators; the mask's is ``lr / mask_lr_factor``.
+    exclusion_weight
+        Weight of the exclusion loss between pairs of clean images.
+    opaque_from, opaque_full
+        Mask values between which the output moves from the inversion to the generator.
+    max_size_difference
+        Largest size difference (pixels) that centre alignment accepts.
+    """
+
+    name = "watermark"
+    default_steps = 2000
+    monitor_key = "clean"
+
+    def __init__(
+        self,
+        images: list[np.ndarray] | np.ndarray,
+        *,
+        hint: np.ndarray | None = None,
+        watermark: str | float | tuple | np.ndarray = "white",
+        net: str | NetConfig | dict = "default",
+        mask_net: str | NetConfig | dict = "mask",
+        lr: float = 0.01,
+        mask_lr_factor: float = 5.0,
+        exclusion_weight: float = 0.1,
+        reg_noise: float = 1 / 30,
+        input_std: float = 0.1,
+        opaque_from: float = 0.75,
+        opaque_full: float = 0.95,
+        max_size_difference: int = 16,
+    ) -> None:
+        if isinstance(images, np.ndarray):
+            images = [images]
+        images = list(images)
+        if not images:
+            raise ValueError(
+                "remove_watermark needs K >= 2 images sharing a watermark, or one image and a hint"
+            )
+        if len(images) < 2 and hint is None:
+            raise ValueError(
+                "one image alone does not show which part is the watermark: give K >= 2 images that "
+                "share it, or a hint ((Y, X) array, nonzero where the watermark may be)"
+            )
+        self.shapes = [tuple(np.shape(img)) for img in images]
+        for i, s in enumerate(self.shapes):
+            if len(s) not in (2, 3):
+                raise ValueError(f"images[{i}] has shape {s}; expected (Y, X) or (Y, X, C)")
+        if len({len(s) for s in self.shapes}) > 1 or len({s[2:] for s in self.shapes}) > 1:
+            raise ValueError(f"images must all have the same number of channels, got shapes {self.shapes}")
+        self.common, self.crops = centre_crops(self.shapes, max_size_difference)
+        self.max_size_difference = int(max_size_difference)
+        units, self.layouts = to_unit_jointly(images)
+        self.units = [u[:, ys, xs] for u, (ys, xs) in zip(units, self.crops, strict=True)]
+        self.full_units = units
+        self.k = len(images)
+        self.channels = self.layouts[0].channels
+        self.hint = self._check_hint(hint)
+        scale = self.layouts[0].high - self.layouts[0].low
+        self.learn_colour = isinstance(watermark, str) and watermark == "learn"
+        if isinstance(watermark, str):
+            presets = {"white": 1.0, "black": 0.0, "learn": 1.0}
+            if watermark not in presets:
+                raise ValueError(
+                    f"watermark must be 'white', 'black', 'learn' or a colour, got {watermark!r}"
+                )
+            colour = np.full(self.channels, presets[watermark])
+            self.watermark_spec = watermark
+        else:
+            given = np.broadcast_to(np.asarray(watermark, np.float64).ravel(), (self.channels,))
+            colour = (given - self.layouts[0].low) / (scale if scale > 0 else 1.0)
+            self.watermark_spec = given.tolist()
+        self.initial_colour = np.clip(colour, 0.0, 1.0)
+        if lr <= 0 or mask_lr_factor <= 0:
+            raise ValueError("lr and mask_lr_factor must be > 0")
+        if exclusion_weight < 0:
+            raise ValueError(f"exclusion_weight must be >= 0, got {exclusion_weight}")
+        if not 0 < opaque_from < opaque_full <= 1:
+            raise ValueError("need 0 < opaque_from < opaque_full <= 1")
+        self.net_config = resolve_net_config(net)
+        self.mask_config = resolve_net_config(mask_net)
+        self.net_name = net if isinstance(net, str) else "custom"
+        self.mask_net_name = mask_net if isinstance(mask_net, str) else "custom"
+        self.lr, self.mask_lr_factor = float(lr), float(mask_lr_factor)
+        self.exclusion_weight = float(exclusion_weight)
+        self.reg_noise, self.input_std = float(reg_noise), float(input_std)
+        self.opaque_from, self.opaque_full = float(opaque_from), float(opaque_full)
+
+    def _check_hint(self, hint: np.ndarray | None) -> np.ndarray | None:
+        if hint is None:
+            return None
+        h = np.asarray(hint)
+        if h.ndim == 3 and h.shape[:2] in (self.shapes[0][:2], self.common):
+            h = h.any(axis=2) if h.shape[2] != 4 else h[..., 3]  # RGBA box images: use alpha
+        if h.ndim != 2 or h.shape not in (tuple(self.shapes[0][:2]), self.common):
+            raise ValueError(
+                f"hint has shape {h.shape} but the images are {self.shapes}; the hint must be 2-D with "
+                f"the first image's (Y, X) size {tuple(self.shapes[0][:2])} or the common size {self.common}"
+            )
+        if np.issubdtype(h.dtype, np.floating) and not np.all(np.isfinite(h)):
+            raise ValueError("hint contains NaN or infinite values")
+        if h.shape != self.common:
+            h = h[self.crops[0]]
+        region = h != 0
+        if not region.any():
+            raise ValueError(
+                "hint marks no pixel (within the images' common area): nonzero = may contain the watermark"
+            )
+        return region
+
+    def setup(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        multiple = max(self.net_config.size_multiple, self.mask_config.size_multiple)
+        self.padded = [PaddedImage(u, multiple, ctx.device) for u in self.units]
+        self.target = torch.cat([p.tensor for p in self.padded], dim=0)  # (K, C, Yp, Xp)
+        self.valid = self.padded[0].valid
+        shape = self.padded[0].padded_shape
+        self.clean_nets = self.build_net(self.net_config, self.channels, self.k, ctx, salt=1)
+        self.mask_net = self.build_net(self.mask_config, 1, 1, ctx, salt=2)
+        self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, self.input_std, self.reg_noise)
+        self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, self.input_std, self.reg_noise)
+        if self.hint is not None:
+            region = self.padded[0].pad(self.hint.astype(np.float32), mode="constant")
+            self.region = torch.from_numpy(region)[None, None].to(ctx.device)
+        else:
+            self.region = None
+        logit = torch.logit(torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(0.02, 0.98))
+        self.colour_logit = torch.nn.Parameter(logit.to(ctx.device), requires_grad=self.learn_colour)
+        self.fixed_colour = torch.as_tensor(self.initial_colour, dtype=torch.float32, device=ctx.device)
+        self.exclusion = ExclusionLoss(3)
+        self.pairs = list(combinations(range(self.k), 2))
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        groups = [
+            {"params": list(self.clean_nets.parameters()), "lr": self.lr},
+            {"params": list(self.mask_net.parameters()), "lr": self.lr / self.mask_lr_factor},
+        ]
+        if self.learn_colour:
+            groups.append({"params": [self.colour_logit], "lr": self.lr})
+        return groups
+
+    def _colour(self) -> torch.Tensor:
+        return torch.sigmoid(self.colour_logit) if self.learn_colour else self.fixed_colour
+
+    def forward(self) -> dict[str, torch.Tensor]:
+        clean = self.clean_nets(self.z.sample())[0]  # (K, C, Yp, Xp)
+        mask = self.mask_net(self.zm.sample())[0]  # (1, 1, Yp, Xp)
+        if self.region is not None:
+            mask = mask * self.region
+        return {"clean": clean, "mask": mask, "colour": self._colour()}
+
+    def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        clean, mask = out["clean"].float(), out["mask"].float()
+        colour = out["colour"].float().view(1, -1, 1, 1)
+        recon = mask * colour + (1 - mask) * clean
+        err = (recon - self.target) ** 2 * self.valid
+        data = err.sum() / (self.valid.sum() * self.k * self.channels)
+        terms = {"data": data}
+        total = data
+        if self.pairs and self.exclusion_weight > 0:
+            i = [p[0] for p in self.pairs]
+            j = [p[1] for p in self.pairs]
+            excl = self.exclusion(clean[i], clean[j])
+            total = total + self.exclusion_weight * excl
+            terms["exclusion"] = excl
+        return total, terms
+
+    def invert(self, clean: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> list[np.ndarray]:
+        """Per image, undo the overlay where it is semi-transparent; generator output where opaque.
+
+        ``clean``: ``(K, C, Y, X)`` generator outputs, ``mask``: ``(Y, X)``, ``colour``: ``(C,)``;
+        all unit range on the common area.
+        """
+        m = mask[None]
+        c = colour[:, None, None]
+        blend = np.clip((m - self.opaque_from) / (self.opaque_full - self.opaque_from), 0.0, 1.0)
+        out = []
+        for unit, gen in zip(self.units, clean, strict=True):
+            inverted = (unit - m * c) / np.maximum(1.0 - m, 1e-3)
+            out.append(np.clip((1 - blend) * inverted + blend * gen, 0.0, 1.0))
+        return out
+
+    def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        padded = self.padded[0]
+        clean = padded.to_numpy(out["clean"])  # (K, C, Y, X)
+        mask = np.clip(padded.to_numpy(out["mask"])[0, 0], 0.0, 1.0)
+        colour = out["colour"].detach().float().cpu().numpy()
+        cleaned = self.invert(clean, mask, colour)
+        result: dict[str, np.ndarray] = {}
+        for k, (unit, crop, layout) in enumerate(zip(cleaned, self.crops, self.layouts, strict=True)):
+            full = self.full_units[k].copy()
+            full[(slice(None), *crop)] = unit
+            result[f"clean_{k}"] = from_unit(full, layout)
+        lay0 = self.layouts[0]
+        wm_layout = type(lay0)(
+            shape=(*self.common, *self.shapes[0][2:]),
+            dtype=lay0.dtype,
+            low=lay0.low,
+            high=lay0.high,
+            channels=lay0.channels,
+            alpha=None if lay0.alpha is None else lay0.alpha[self.crops[0]],
+        )
+        result["watermark"] = from_unit(mask[None] * colour[:, None, None], wm_layout)
+        result["mask"] = mask.astype(np.float32)
+        self._colour_out = colour.astype(np.float64)  # for the result (not a stream output)
+        return result
+
+    def result(
+        self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
+    ) -> WatermarkResult:
+        images = [outputs[f"clean_{k}"] for k in range(self.k)]
+        colour = np.array(self._colour_out)
+        offsets = [(c[0].start, c[1].start) for c in self.crops]
+        params = {**params, "colour_unit": colour.tolist(), "offsets": offsets}
+        return WatermarkResult(
+            history=history,
+            params=params,
+            images=images,
+            watermark=outputs["watermark"],
+            mask=outputs["mask"],
+            offsets=offsets,
+            colour=colour,
+        )
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "net": self.net_name,
+            "net_config": self.net_config.to_dict(),
+            "mask_net": self.mask_net_name,
+            "mask_net_config": self.mask_config.to_dict(),
+            "n_images": self.k,
+            "watermark": self.watermark_spec,
+            "lr": self.lr,
+            "mask_lr_factor": self.mask_lr_factor,
+            "exclusion_weight": self.exclusion_weight,
+            "reg_noise": self.reg_noise,
+            "input_std": self.input_std,
+            "opaque_from": self.opaque_from,
+            "opaque_full": self.opaque_full,
+            "max_size_difference": self.max_size_difference,
+            "hint": None if self.hint is None else {"pixels": int(self.hint.sum())},
+            "common_shape": list(self.common),
+            "input_shapes": [list(s) for s in self.shapes],
+        }

@@ -1,0 +1,113 @@
+"""Watermark removal: shapes, dtypes, alignment, mask range, hints, errors, inputs untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import napari_doubledip as dd
+from napari_doubledip.core.tasks.watermark import WatermarkTask, centre_crops
+
+FAST = {
+    "device": "cpu",
+    "threads": 1,
+    "net": {"preset": "default", "channels_down": [8] * 5, "channels_up": [8] * 5},
+}
+
+
+def _logo(shape):
+    alpha = np.zeros(shape, np.float32)
+    h, w = shape
+    alpha[h // 2 - 6 : h // 2 + 6, w // 4 : 3 * w // 4] = 0.5
+    return alpha
+
+
+def _watermarked(photo48):
+    photos = [photo48, photo48[::-1], photo48[:, ::-1]]
+    alpha = _logo(photo48.shape[:2])[..., None]
+    return [((1 - alpha) * p + alpha).astype(np.float32) for p in photos], alpha[..., 0]
+
+
+def test_three_images_outputs(photo48):
+    images, _ = _watermarked(photo48)
+    copies = [i.copy() for i in images]
+    result = dd.remove_watermark(images, steps=5, **FAST)
+    assert len(result.images) == 3
+    for out, image in zip(result.images, images, strict=True):
+        assert out.shape == image.shape and out.dtype == image.dtype
+    assert result.mask.shape == (48, 48) and result.mask.dtype == np.float32
+    assert result.mask.min() >= 0 and result.mask.max() <= 1
+    assert result.watermark.shape == (48, 48, 3)
+    assert result.colour.tolist() == [1.0, 1.0, 1.0]
+    assert set(result.history) >= {"data", "exclusion"}
+    for i, c in zip(images, copies, strict=True):
+        np.testing.assert_array_equal(i, c)
+
+
+def test_images_of_different_sizes_come_back_at_their_own_size(photo48):
+    images, _ = _watermarked(photo48)
+    images = [
+        (images[0] * 255).astype(np.uint8),
+        np.pad((images[1] * 255).astype(np.uint8), ((1, 2), (0, 1), (0, 0)), mode="edge"),
+        (images[2][1:-2] * 255).astype(np.uint8),
+    ]
+    result = dd.remove_watermark(images, steps=3, **FAST)
+    assert [r.shape for r in result.images] == [i.shape for i in images]
+    assert all(r.dtype == np.uint8 for r in result.images)
+    assert result.mask.shape == (45, 48)
+    assert result.offsets == [(1, 0), (3, 0), (0, 0)]
+    # outside the common centred area the image is the input's own
+    np.testing.assert_array_equal(result.images[1][:3], images[1][:3])
+    np.testing.assert_array_equal(result.images[1][-3:], images[1][-3:])
+
+
+def test_stream_keys(photo48):
+    images, _ = _watermarked(photo48)
+    snaps = list(dd.remove_watermark_stream(images[:2], steps=2, min_interval=0, **FAST))
+    assert set(snaps[-1].outputs) == {"clean_0", "clean_1", "watermark", "mask"}
+    assert snaps[-1].outputs["mask"].shape == (48, 48)
+
+
+def test_single_image_with_hint_keeps_mask_inside_hint(photo48):
+    images, alpha = _watermarked(photo48)
+    hint = np.zeros((48, 48), np.uint8)
+    hint[14:34, 8:40] = 1
+    result = dd.remove_watermark(images[0], hint=hint, steps=4, watermark="learn", **FAST)
+    assert result.images[0].shape == images[0].shape
+    assert np.all(result.mask[hint == 0] == 0)
+    assert result.mask[hint == 1].max() > 0
+    assert np.all((result.colour > 0) & (result.colour < 1))
+    # outside the hint the image comes back exactly as given
+    np.testing.assert_allclose(result.images[0][hint == 0], images[0][hint == 0], atol=1e-6)
+
+
+def test_inversion_recovers_photo_given_true_alpha(photo48):
+    images, alpha = _watermarked(photo48)
+    task = WatermarkTask(images)
+    clean = np.zeros((3, 3, 48, 48), np.float32)
+    out = task.invert(clean, alpha, np.ones(3))
+    np.testing.assert_allclose(np.moveaxis(out[0], 0, -1), photo48, atol=1e-5)
+
+
+def test_errors(photo48):
+    images, _ = _watermarked(photo48)
+    with pytest.raises(ValueError, match="K >= 2 images"):
+        WatermarkTask([images[0]])
+    with pytest.raises(ValueError, match="K >= 2 images"):
+        WatermarkTask(images[0])
+    with pytest.raises(ValueError, match="hint has shape"):
+        WatermarkTask(images, hint=np.ones((10, 10)))
+    with pytest.raises(ValueError, match="marks no pixel"):
+        WatermarkTask(images[0], hint=np.zeros((48, 48)))
+    with pytest.raises(ValueError, match="cannot be aligned"):
+        WatermarkTask([images[0], np.pad(images[1], ((20, 20), (0, 0), (0, 0)))])
+    with pytest.raises(ValueError, match="channels"):
+        WatermarkTask([images[0], images[1][..., 0]])
+    with pytest.raises(ValueError, match="watermark must be"):
+        WatermarkTask(images, watermark="purple")
+
+
+def test_centre_crops():
+    common, crops = centre_crops([(500, 333), (500, 334, 3), (500, 322)])
+    assert common == (500, 322)
+    assert crops[1] == (slice(0, 500), slice(6, 328))
