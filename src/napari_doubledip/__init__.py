@@ -14,6 +14,8 @@ except ImportError:  # pragma: no cover - not installed
     __version__ = "0+unknown"
 
 _API = {
+    "dehaze",
+    "dehaze_stream",
     "denoise",
     "denoise_stream",
     "inpaint",
@@ -21,6 +23,8 @@ _API = {
     "remove_watermark",
     "remove_watermark_stream",
     "run_task",
+    "segment",
+    "segment_stream",
     "separate",
     "separate_stream",
     "stream_task",

@@ -21,6 +21,8 @@ from .core.tasks.inpaint import InpaintTask
 from .core.tasks.reconstruction import ImageResult
 
 __all__ = [
+    "dehaze",
+    "dehaze_stream",
     "denoise",
     "denoise_stream",
     "inpaint",
@@ -28,6 +30,8 @@ __all__ = [
     "remove_watermark",
     "remove_watermark_stream",
     "run_task",
+    "segment",
+    "segment_stream",
     "separate",
     "separate_stream",
     "stream_task",
@@ -55,6 +59,21 @@ def run_task(task: Task, *, callback: Callable[[Snapshot], Any] | None = None, *
     return run_to_end(optimise(task, stop=stop, **loop_options), callback, stop)
 
 
+def _stream(task: Task, steps, max_seconds, seed, device, early_stop, loop: dict[str, Any]):
+    """Start the engine loop on ``task`` with the common options."""
+    return optimise(
+        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
+    )
+
+
+def _blocking(
+    stream: Callable[..., Generator[Snapshot, None, Any]], *args: Any, callback, **options: Any
+) -> Any:
+    """Run ``stream(*args, **options)`` to the end with a stop event the callback can trigger."""
+    stop = options.pop("stop", None) or threading.Event()
+    return run_to_end(stream(*args, stop=stop, **options), callback, stop)
+
+
 def denoise_stream(
     image: np.ndarray,
     *,
@@ -69,9 +88,7 @@ def denoise_stream(
     """Streaming form of :func:`denoise`: yields snapshots (output key ``"image"``), returns the result."""
     loop, opts = _split_options(advanced)
     task = DenoiseTask(image, net=net, **opts)
-    return optimise(
-        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
-    )
+    return _stream(task, steps, max_seconds, seed, device, early_stop, loop)
 
 
 def denoise(
@@ -113,19 +130,18 @@ def denoise(
     ImageResult
         ``.image`` (input's shape, dtype, range), ``.history``, ``.params``.
     """
-    stop = advanced.pop("stop", None) or threading.Event()
-    gen = denoise_stream(
+    return _blocking(
+        denoise_stream,
         image,
+        callback=callback,
         steps=steps,
         max_seconds=max_seconds,
         net=net,
         seed=seed,
         device=device,
         early_stop=early_stop,
-        stop=stop,
         **advanced,
     )
-    return run_to_end(gen, callback, stop)
 
 
 def inpaint_stream(
@@ -143,9 +159,7 @@ def inpaint_stream(
     """Streaming form of :func:`inpaint`: yields snapshots (output key ``"image"``), returns the result."""
     loop, opts = _split_options(advanced)
     task = InpaintTask(image, mask, net=net, **opts)
-    return optimise(
-        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
-    )
+    return _stream(task, steps, max_seconds, seed, device, early_stop, loop)
 
 
 def inpaint(
@@ -181,20 +195,19 @@ def inpaint(
     --------
     denoise : the other keyword options.
     """
-    stop = advanced.pop("stop", None) or threading.Event()
-    gen = inpaint_stream(
+    return _blocking(
+        inpaint_stream,
         image,
         mask,
+        callback=callback,
         steps=steps,
         max_seconds=max_seconds,
         net=net,
         seed=seed,
         device=device,
         early_stop=early_stop,
-        stop=stop,
         **advanced,
     )
-    return run_to_end(gen, callback, stop)
 
 
 def separate_stream(
@@ -213,9 +226,7 @@ def separate_stream(
 
     loop, opts = _split_options(advanced)
     task = SeparateTask(images, net=net, **opts)
-    return optimise(
-        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
-    )
+    return _stream(task, steps, max_seconds, seed, device, early_stop, loop)
 
 
 def separate(
@@ -249,19 +260,18 @@ def separate(
         ``.layers`` (layer_a, layer_b) in the first image's layout, ``.alphas`` (N,) in (0, 1),
         ``.history``, ``.params``.
     """
-    stop = advanced.pop("stop", None) or threading.Event()
-    gen = separate_stream(
+    return _blocking(
+        separate_stream,
         images,
+        callback=callback,
         steps=steps,
         max_seconds=max_seconds,
         net=net,
         seed=seed,
         device=device,
         early_stop=early_stop,
-        stop=stop,
         **advanced,
     )
-    return run_to_end(gen, callback, stop)
 
 
 def remove_watermark_stream(
@@ -281,9 +291,7 @@ def remove_watermark_stream(
 
     loop, opts = _split_options(advanced)
     task = WatermarkTask(images, hint=hint, net=net, **opts)
-    return optimise(
-        task, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
-    )
+    return _stream(task, steps, max_seconds, seed, device, early_stop, loop)
 
 
 def remove_watermark(
@@ -321,17 +329,154 @@ def remove_watermark(
         ``.images`` (K, each with its input's shape/dtype), ``.watermark``, ``.mask`` (float,
         1 = watermark, on the common centred area), ``.offsets``, ``.colour``, ``.history``, ``.params``.
     """
-    stop = advanced.pop("stop", None) or threading.Event()
-    gen = remove_watermark_stream(
+    return _blocking(
+        remove_watermark_stream,
         images,
         hint,
+        callback=callback,
         steps=steps,
         max_seconds=max_seconds,
         net=net,
         seed=seed,
         device=device,
         early_stop=early_stop,
-        stop=stop,
         **advanced,
     )
-    return run_to_end(gen, callback, stop)
+
+
+def segment_stream(
+    image: np.ndarray,
+    hints: np.ndarray | None = None,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "doubledip",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    **advanced: Any,
+) -> Generator[Snapshot, None, Any]:
+    """Streaming form of :func:`segment`: keys "foreground", "background", "mask", "labels"."""
+    from .core.tasks.segment import SegmentTask
+
+    loop, opts = _split_options(advanced)
+    task = SegmentTask(image, hints, net=net, **opts)
+    return _stream(task, steps, max_seconds, seed, device, early_stop, loop)
+
+
+def segment(
+    image: np.ndarray,
+    hints: np.ndarray | None = None,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "doubledip",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    callback: Callable[[Snapshot], Any] | None = None,
+    **advanced: Any,
+) -> Any:
+    """Split an image into a foreground and a background layer and a mask (Double-DIP).
+
+    Parameters
+    ----------
+    image
+        2-D gray or ``(Y, X, C)`` image of any dtype and range.
+    hints
+        Optional ``(Y, X)`` label image: 0 = unknown, 1 = foreground, 2 = background (a few
+        painted strokes). Without hints the segmentation is unsupervised (see the README for
+        when that works).
+    steps, max_seconds, net, seed, device, early_stop, callback
+        As for :func:`denoise`.
+    **advanced
+        Task options (``mask_net``, ``lr``, ``mask_lr_factor`` and the loss weights of
+        :class:`~napari_doubledip.core.tasks.segment.SegmentTask`) and loop options.
+
+    Returns
+    -------
+    SegmentResult
+        ``.layers`` (foreground, background), full-frame in the input's layout; ``.mask`` float
+        in [0, 1] (1 = foreground); ``.labels`` uint8 (1 = foreground); ``.history``, ``.params``.
+    """
+    return _blocking(
+        segment_stream,
+        image,
+        hints,
+        callback=callback,
+        steps=steps,
+        max_seconds=max_seconds,
+        net=net,
+        seed=seed,
+        device=device,
+        early_stop=early_stop,
+        **advanced,
+    )
+
+
+def dehaze_stream(
+    image: np.ndarray,
+    airlight: Any = None,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    **advanced: Any,
+) -> Generator[Snapshot, None, Any]:
+    """Streaming form of :func:`dehaze`: keys "image" (haze-free) and "transmission"."""
+    from .core.tasks.dehaze import DehazeTask
+
+    loop, opts = _split_options(advanced)
+    task = DehazeTask(image, airlight, net=net, **opts)
+    return _stream(task, steps, max_seconds, seed, device, early_stop, loop)
+
+
+def dehaze(
+    image: np.ndarray,
+    airlight: Any = None,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    net: Any = "default",
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    callback: Callable[[Snapshot], Any] | None = None,
+    **advanced: Any,
+) -> Any:
+    """Remove haze: ``I = t * J + (1 - t) * A`` with the transmission ``t`` and the clear image ``J``.
+
+    Parameters
+    ----------
+    image
+        2-D gray or ``(Y, X, C)`` hazy image of any dtype and range.
+    airlight
+        The haze colour ``A`` (a scalar or one value per channel, in the image's range); estimated
+        from the dark channel when ``None``.
+    steps, max_seconds, net, seed, device, early_stop, callback
+        As for :func:`denoise`.
+    **advanced
+        Task options of :class:`~napari_doubledip.core.tasks.dehaze.DehazeTask` and loop options.
+
+    Returns
+    -------
+    DehazeResult
+        ``.image`` (input's shape, dtype, range), ``.transmission`` float ``(Y, X)`` in (0, 1],
+        ``.airlight`` (per channel, in the image's range), ``.history``, ``.params``.
+    """
+    return _blocking(
+        dehaze_stream,
+        image,
+        airlight,
+        callback=callback,
+        steps=steps,
+        max_seconds=max_seconds,
+        net=net,
+        seed=seed,
+        device=device,
+        early_stop=early_stop,
+        **advanced,
+    )
