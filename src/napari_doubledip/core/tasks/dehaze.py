@@ -1,0 +1,398 @@
+"""Dehazing with Double-DIP: a clear-image generator and a transmission generator.
+
+Model (Koschmieder): ``I = t * J + (1 - t) * A`` with the hazy image ``I``, the clear image ``J``,
+the transmission ``t`` (one value per pixel, in ``[t_min, 1]``) and the airlight ``A`` (the haze
+colour, one value per channel). ``J`` comes from an image generator, ``t`` from a small, smooth
+mask-type generator; ``A`` is given or estimated from the dark channel (He et al. 2009).
+
+The dark-channel helpers here are vectorised numpy / scipy (no pixel loops).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..losses import edge_aware_smoothness
+from ..network import NetConfig, resolve_net_config
+from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .separate import to_unit_jointly
+
+__all__ = [
+    "DehazeResult",
+    "DehazeTask",
+    "dark_channel",
+    "dcp_transmission",
+    "default_patch_size",
+    "estimate_airlight",
+    "guided_filter",
+]
+
+
+@dataclass(frozen=True)
+class DehazeResult(Result):
+    """Result of :class:`DehazeTask`.
+
+    Attributes
+    ----------
+    image
+        The haze-free image ``J``, with the input's shape, dtype and value range.
+    transmission
+        float32 ``(Y, X)`` in ``(0, 1]``: the fraction of the scene's light that reaches the camera.
+    airlight
+        float64 ``(C,)``: the haze colour per channel, in the image's value range.
+    """
+
+    image: np.ndarray = None  # type: ignore[assignment]
+    transmission: np.ndarray = None  # type: ignore[assignment]
+    airlight: np.ndarray = None  # type: ignore[assignment]
+
+
+def default_patch_size(shape: tuple[int, int]) -> int:
+    """Dark-channel patch size for an image of ``(Y, X)`` size: odd, about 1/25 of the shorter side, >= 3.
+
+    He et al. use 15 pixels on 400-600 pixel photos; the patch must shrink with the image.
+    """
+    size = int(round(min(shape) / 25))
+    return max(3, size | 1)
+
+
+def dark_channel(unit: np.ndarray, patch: int) -> np.ndarray:
+    """Dark channel of a ``(C, Y, X)`` image: the minimum over channels and a ``patch`` x ``patch`` window."""
+    from scipy import ndimage
+
+    return ndimage.minimum_filter(unit.min(axis=0), size=int(patch), mode="nearest")
+
+
+def estimate_airlight(unit: np.ndarray, patch: int, fraction: float = 0.001) -> np.ndarray:
+    """Airlight ``(C,)`` of a unit-range ``(C, Y, X)`` hazy image from its dark channel.
+
+    Takes the brightest ``fraction`` of the dark channel (at least one pixel), the most haze-opaque
+    pixels, and returns the per-channel mean colour of the brighter half of them (by intensity): the
+    mean is robust to a single bright object, the brighter half keeps it from being pulled down by
+    the scene showing through the haze.
+    """
+    c = unit.shape[0]
+    dark = dark_channel(unit, patch).ravel()
+    n = max(1, int(round(fraction * dark.size)))
+    top = np.argpartition(dark, -n)[-n:]
+    colours = unit.reshape(c, -1)[:, top]  # (C, n)
+    intensity = colours.mean(axis=0)
+    keep = np.argsort(intensity)[len(intensity) // 2 :]
+    return colours[:, keep].mean(axis=1).astype(np.float64)
+
+
+def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """Edge-preserving smoothing of ``source`` (Y, X) guided by a gray ``guide`` (He et al. 2010).
+
+    Box means via :func:`scipy.ndimage.uniform_filter` (window ``2 * radius + 1``).
+    """
+    from scipy import ndimage
+
+    size = 2 * int(radius) + 1
+    g = guide.astype(np.float64)
+    s = source.astype(np.float64)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return ndimage.uniform_filter(x, size=size, mode="reflect")
+
+    mean_g, mean_s = box(g), box(s)
+    cov = box(g * s) - mean_g * mean_s
+    var = box(g * g) - mean_g**2
+    a = cov / (var + eps)
+    b = mean_s - a * mean_g
+    return box(a) * g + box(b)
+
+
+def dcp_transmission(
+    unit: np.ndarray,
+    airlight: np.ndarray,
+    patch: int,
+    omega: float = 0.95,
+    radius: int | None = None,
+    eps: float = 1e-3,
+) -> np.ndarray:
+    """Dark-channel-prior transmission ``1 - omega * dark(I / A)``, refined by a guided filter.
+
+    Parameters
+    ----------
+    unit
+        ``(C, Y, X)`` hazy image in [0, 1].
+    airlight
+        ``(C,)`` in the same units.
+    patch
+        Dark-channel window.
+    omega
+        Keeps a little haze (He et al.: 0.95).
+    radius, eps
+        Guided-filter window radius (default ``4 * patch``) and regularisation.
+
+    Returns
+    -------
+    float32 ``(Y, X)``, not clipped.
+    """
+    a = np.maximum(np.asarray(airlight, np.float64), 1e-3)[:, None, None]
+    raw = 1.0 - omega * dark_channel(unit / a, patch)
+    guide = unit.mean(axis=0)
+    radius = 4 * patch if radius is None else radius
+    return guided_filter(guide, raw, radius, eps).astype(np.float32)
+
+
+def _edge_weights(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Contrast-sensitive weights ``exp(-beta |dI|^2)`` along X and Y of a ``(1, C, Y, X)`` image."""
+    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum(dim=1, keepdim=True)
+    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum(dim=1, keepdim=True)
+    mean = torch.cat([dx.flatten(), dy.flatten()]).mean()
+    beta = 1.0 / (2.0 * float(mean.clamp_min(1e-8)))
+    return torch.exp(-beta * dx), torch.exp(-beta * dy)
+
+
+def _soft_dark_channel(image: torch.Tensor, patch: int) -> torch.Tensor:
+    """Dark channel of a ``(1, C, Y, X)`` tensor (min over channels and a window), differentiable."""
+    darkest = image.min(dim=1, keepdim=True).values
+    return -F.max_pool2d(-darkest, kernel_size=patch, stride=1, padding=patch // 2)
+
+
+class DehazeTask(Task):
+    """Remove haze from one image with Double-DIP.
+
+    Two generators: the clear image ``J`` (``net``) and the transmission ``t`` (``t_net``, a small
+    smooth net; ``t = t_min + (1 - t_min) * sigmoid``). The airlight ``A`` is fixed: given, or
+    estimated from the dark channel. The loss is::
+
+        |t J + (1 - t) A - I|^2                          reconstruction
+        + w_prior(step) |t - t_dcp|^2                     guide towards the dark-channel estimate
+        + smooth_weight * edge-aware TV(t)                transmission changes at image edges
+        + dark_weight * mean(dark channel of J)           the clear image is not hazy
+
+    ``t_dcp`` is the dark-channel-prior transmission refined by a guided filter; its weight starts
+    at ``prior_weight`` and decays to ``prior_weight * prior_floor`` with a time constant of
+    ``prior_decay`` steps, so the generators can correct it where the data disagree.
+
+    Parameters
+    ----------
+    image
+        The hazy image: 2-D gray or ``(Y, X, C)`` (RGBA: the alpha channel is passed through).
+        Its value range is the dtype's for uint8/uint16 images, [0, 1] for floats inside [0, 1],
+        else the image's own min..max; the dehazed image is returned in that range.
+    airlight
+        The haze colour: a scalar or one value per channel (alpha excluded), in the image's value
+        range; ``None`` estimates it (:func:`estimate_airlight`).
+    net, t_net
+        Networks of the image and the transmission generators.
+    lr, t_lr
+        Adam learning rates of the two generators.
+    t_min
+        Lowest transmission (> 0; keeps ``J = (I - A) / t + A`` bounded).
+    patch
+        Dark-channel window (``None``: :func:`default_patch_size`).
+    omega
+        Haze kept by the dark-channel estimate (He et al.: 0.95).
+    prior_weight, prior_decay, prior_floor
+        Weight of the pull towards the dark-channel transmission, its decay time constant (steps)
+        and the fraction of the weight that stays.
+    smooth_weight
+        Weight of the edge-aware total variation of ``t``.
+    dark_weight
+        Weight of the dark-channel (haze-free) prior on ``J``.
+    reg_noise, input_std
+        Per-step input perturbation and fixed input noise scale.
+    """
+
+    name = "dehaze"
+    default_steps = 1500
+    monitor_key = None
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        airlight: float | list[float] | np.ndarray | None = None,
+        *,
+        net: str | NetConfig | dict = "default",
+        t_net: str | NetConfig | dict = "mask",
+        lr: float = 0.01,
+        t_lr: float = 0.01,
+        t_min: float = 0.05,
+        patch: int | None = None,
+        omega: float = 0.95,
+        prior_weight: float = 1.0,
+        prior_decay: float = 200.0,
+        prior_floor: float = 0.05,
+        smooth_weight: float = 0.01,
+        dark_weight: float = 0.0,
+        reg_noise: float = 1 / 30,
+        input_std: float = 0.1,
+    ) -> None:
+        (self.unit,), (self.layout,) = to_unit_jointly([image], name="image")
+        self.channels = self.layout.channels
+        if lr <= 0 or t_lr <= 0:
+            raise ValueError(f"lr and t_lr must be > 0, got {lr} and {t_lr}")
+        if not 0 < t_min < 1:
+            raise ValueError(f"t_min must be in (0, 1), got {t_min}")
+        if not 0 < omega <= 1:
+            raise ValueError(f"omega must be in (0, 1], got {omega}")
+        if min(prior_weight, prior_floor, smooth_weight, dark_weight) < 0 or prior_decay <= 0:
+            raise ValueError(
+                "prior_weight, prior_floor, smooth_weight and dark_weight must be >= 0 and prior_decay > 0"
+            )
+        if reg_noise < 0 or input_std <= 0:
+            raise ValueError("reg_noise must be >= 0 and input_std > 0")
+        if patch is None:
+            patch = default_patch_size(self.layout.spatial_shape)
+        if int(patch) != patch or patch < 1 or patch % 2 == 0:
+            raise ValueError(f"patch must be an odd positive integer, got {patch}")
+        self.patch = int(patch)
+        self.net_config = resolve_net_config(net)
+        self.t_config = resolve_net_config(t_net)
+        self.net_name = net if isinstance(net, str) else "custom"
+        self.t_net_name = t_net if isinstance(t_net, str) else "custom"
+        self.lr, self.t_lr = float(lr), float(t_lr)
+        self.t_min, self.omega = float(t_min), float(omega)
+        self.prior_weight, self.prior_decay = float(prior_weight), float(prior_decay)
+        self.prior_floor = float(prior_floor)
+        self.smooth_weight, self.dark_weight = float(smooth_weight), float(dark_weight)
+        self.reg_noise, self.input_std = float(reg_noise), float(input_std)
+        scale = self.layout.high - self.layout.low
+        if airlight is None:
+            self.airlight_unit = estimate_airlight(self.unit, self.patch)
+            self.airlight_source = "estimated"
+        else:
+            self.airlight_unit = self._check_airlight(airlight, scale)
+            self.airlight_source = "given"
+        self.t_dcp = np.clip(
+            dcp_transmission(self.unit, self.airlight_unit, self.patch, self.omega), self.t_min, 1.0
+        )
+
+    def _check_airlight(self, airlight: Any, scale: float) -> np.ndarray:
+        """Validate a caller's airlight (scalar or per channel, image range); return it in unit range."""
+        low, high = self.layout.low, self.layout.high
+        try:
+            a = np.asarray(airlight, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"airlight must be a number or {self.channels} numbers, got {airlight!r}"
+            ) from None
+        if a.size == 1:
+            a = np.repeat(a, self.channels)
+        if a.size != self.channels:
+            raise ValueError(
+                f"airlight has {a.size} values but the image has {self.channels} channel(s) (alpha "
+                f"excluded); give one value or {self.channels}"
+            )
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"airlight contains NaN or infinite values: {a.tolist()}")
+        if np.any(a < low) or np.any(a > high):
+            raise ValueError(
+                f"airlight {a.tolist()} is outside the image's value range [{low:g}, {high:g}]; give it "
+                "in the image's units (e.g. 0-255 for uint8)"
+            )
+        unit = (a - low) / scale if scale > 0 else np.ones_like(a)
+        if np.any(unit <= 0):
+            raise ValueError(f"airlight {a.tolist()} must be brighter than the image's darkest value {low:g}")
+        return unit
+
+    # --- engine hooks --------------------------------------------------------------------------
+    def setup(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        multiple = max(self.net_config.size_multiple, self.t_config.size_multiple)
+        self.image = PaddedImage(self.unit, multiple, ctx.device)
+        self.valid = self.image.valid
+        shape = self.image.padded_shape
+        self.airlight = torch.as_tensor(self.airlight_unit, dtype=torch.float32, device=ctx.device).view(
+            1, -1, 1, 1
+        )
+        t_dcp = self.image.pad(self.t_dcp[None].astype(np.float32))
+        self.t_guide = torch.from_numpy(np.ascontiguousarray(t_dcp))[None].to(ctx.device)
+        self.edge_x, self.edge_y = _edge_weights(self.image.tensor)
+        self.j_net = self.build_net(self.net_config, self.channels, 1, ctx, salt=1)
+        self.t_net = self.build_net(self.t_config, 1, 1, ctx, salt=2)
+        if self.t_config.need_sigmoid:
+            start = float(np.clip((self.t_dcp.mean() - self.t_min) / (1 - self.t_min), 0.05, 0.95))
+            with torch.no_grad():  # start near the mean dark-channel transmission
+                self.t_net.head.conv.bias += float(np.log(start / (1 - start)))
+        self.zj = NoiseInput(ctx, self.net_config.input_depth, shape, self.input_std, self.reg_noise)
+        self.zt = NoiseInput(ctx, self.t_config.input_depth, shape, self.input_std, self.reg_noise)
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [
+            {"params": list(self.j_net.parameters()), "lr": self.lr},
+            {"params": list(self.t_net.parameters()), "lr": self.t_lr},
+        ]
+
+    def forward(self) -> dict[str, torch.Tensor]:
+        clear = self.j_net(self.zj.sample())[:, 0]  # (1, C, Yp, Xp)
+        t = self.t_net(self.zt.sample())[:, 0]  # (1, 1, Yp, Xp)
+        t = self.t_min + (1 - self.t_min) * t
+        return {"image": clear, "transmission": t}
+
+    def prior_weight_at(self, step: int) -> float:
+        """Weight of the dark-channel transmission guide at ``step``."""
+        fading = float(np.exp(-step / self.prior_decay))
+        return self.prior_weight * (self.prior_floor + (1 - self.prior_floor) * fading)
+
+    def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        clear, t = out["image"].float(), out["transmission"].float()
+        hazy = t * clear + (1 - t) * self.airlight
+        n_valid = self.valid.sum().clamp_min(1.0)
+        data = (((hazy - self.image.tensor) ** 2) * self.valid).sum() / (n_valid * self.channels)
+        prior = (((t - self.t_guide) ** 2) * self.valid).sum() / n_valid
+        smooth = edge_aware_smoothness(t, self.edge_x, self.edge_y)
+        terms = {"data": data, "t_prior": prior, "t_smooth": smooth}
+        total = data + self.prior_weight_at(step) * prior + self.smooth_weight * smooth
+        if self.dark_weight > 0:
+            dark = (_soft_dark_channel(clear, self.patch) * self.valid).sum() / n_valid
+            terms["dark"] = dark
+            total = total + self.dark_weight * dark
+        return total, terms
+
+    def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        t = self.image.to_numpy(out["transmission"])[0, 0]
+        return {
+            "image": self.image.to_caller(out["image"], self.layout),
+            "transmission": np.clip(t, self.t_min, 1.0).astype(np.float32),
+        }
+
+    def airlight_in_image_units(self) -> np.ndarray:
+        """The airlight ``(C,)`` in the image's value range."""
+        return self.airlight_unit * (self.layout.high - self.layout.low) + self.layout.low
+
+    def result(
+        self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
+    ) -> DehazeResult:
+        return DehazeResult(
+            history=history,
+            params=params,
+            image=outputs["image"],
+            transmission=np.array(outputs["transmission"], dtype=np.float32),
+            airlight=self.airlight_in_image_units(),
+        )
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "net": self.net_name,
+            "net_config": self.net_config.to_dict(),
+            "t_net": self.t_net_name,
+            "t_net_config": self.t_config.to_dict(),
+            "lr": self.lr,
+            "t_lr": self.t_lr,
+            "t_min": self.t_min,
+            "patch": self.patch,
+            "omega": self.omega,
+            "prior_weight": self.prior_weight,
+            "prior_decay": self.prior_decay,
+            "prior_floor": self.prior_floor,
+            "smooth_weight": self.smooth_weight,
+            "dark_weight": self.dark_weight,
+            "reg_noise": self.reg_noise,
+            "input_std": self.input_std,
+            "airlight": self.airlight_in_image_units().tolist(),
+            "airlight_source": self.airlight_source,
+            "value_range": [self.layout.low, self.layout.high],
+            "model": "I = t * J + (1 - t) * A",
+            "input_shape": list(self.layout.shape),
+            "input_dtype": str(self.layout.dtype),
+        }
