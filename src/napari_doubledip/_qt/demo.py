@@ -1,0 +1,61 @@
+"""The GUI demo: a napari viewer with a task's sample, its widget docked, and (optionally) running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DEMOS", "launch_demo", "open_demo"]
+
+#: Task name -> (sample key, widget display name).
+DEMOS: dict[str, tuple[str, str]] = {
+    "denoise": ("noisy_photo", "Denoise"),
+    "inpaint": ("missing_pixels", "Inpaint"),
+    "segment": ("segmentation_composite", "Segment"),
+    "separate": ("mixtures", "Separate layers"),
+    "watermark": ("watermarked_photos", "Remove watermark"),
+    "dehaze": ("hazy_photo", "Dehaze"),
+}
+
+PLUGIN = "napari-doubledip"
+
+
+def open_demo(task: str = "denoise", run: bool = True, viewer: Any = None, **viewer_options: Any) -> tuple:
+    """Load ``task``'s sample into a viewer, dock its widget and optionally start it.
+
+    Parameters
+    ----------
+    task
+        One of :data:`DEMOS` (``"remove_watermark"`` is accepted for ``"watermark"``).
+    run
+        Click Run.
+    viewer
+        A viewer to use (default: a new one, made with ``viewer_options``).
+
+    Returns
+    -------
+    viewer, widget
+    """
+    import napari
+
+    task = {"remove_watermark": "watermark"}.get(task, task)
+    if task not in DEMOS:
+        raise ValueError(f"unknown demo task {task!r}; choose one of {sorted(DEMOS)}")
+    sample, display_name = DEMOS[task]
+    if viewer is None:
+        viewer = napari.Viewer(title=f"napari-doubledip demo: {display_name}", **viewer_options)
+    layers = viewer.open_sample(PLUGIN, sample)
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, display_name)
+    images = [layer for layer in layers or [] if isinstance(layer, napari.layers.Image)]
+    if images:
+        widget.set_inputs(images)
+    if run:
+        widget.run()
+    return viewer, widget
+
+
+def launch_demo(task: str = "denoise", run: bool = True) -> None:
+    """Open the demo of ``task`` (see :func:`open_demo`) and hand over to napari's event loop."""
+    import napari
+
+    open_demo(task, run=run)
+    napari.run()

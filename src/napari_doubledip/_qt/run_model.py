@@ -1,0 +1,237 @@
+"""The state of one widget run, and reading inputs out of napari layers (no Qt widgets, no torch).
+
+Everything here runs on the main thread: inputs are copied out of the layers before the
+worker starts, and output layers are only touched from the worker's signals.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .spec import OutputSpec, TaskSpec
+
+__all__ = [
+    "OUTPUT_TAG",
+    "RESULT_KEY",
+    "InputError",
+    "OutputTarget",
+    "RunPlan",
+    "RunState",
+    "frame_indices",
+    "frame_shape",
+    "leading_shape",
+    "read_frame",
+    "read_hint",
+    "run_frames",
+]
+
+#: Metadata key that marks a layer as an output of a widget (task, source layer, output key).
+OUTPUT_TAG = "doubledip_output"
+#: Metadata key holding a finished run's parameters, final losses, device and time.
+RESULT_KEY = "doubledip"
+
+
+class InputError(ValueError):
+    """The layers chosen in a widget cannot be run; the message says what to change."""
+
+
+def _base_data(layer: Any) -> Any:
+    """The full-resolution data of a layer (the first level of a multiscale one)."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+def leading_shape(layer: Any) -> tuple[int, ...]:
+    """Shape of the dimensions before (Y, X) of an image layer (``()`` for a plain 2-D image)."""
+    shape = tuple(int(s) for s in _base_data(layer).shape)
+    spatial = shape[:-1] if layer.rgb else shape
+    return spatial[:-2]
+
+
+def frame_shape(layer: Any) -> tuple[int, ...]:
+    """Shape of one (Y, X[, C]) frame of an image layer."""
+    shape = tuple(int(s) for s in _base_data(layer).shape)
+    return shape[-3:] if layer.rgb else shape[-2:]
+
+
+def frame_indices(layer: Any, world_point: Sequence[float], all_frames: bool) -> list[tuple[int, ...]]:
+    """Indices of the frames to process: the one shown at ``world_point``, or all of them."""
+    lead = leading_shape(layer)
+    if not lead:
+        return [()]
+    if all_frames:
+        return [tuple(int(i) for i in idx) for idx in np.ndindex(*lead)]
+    data_point = np.asarray(layer.world_to_data(world_point), dtype=float)[: len(lead)]
+    idx = tuple(int(np.clip(np.round(p), 0, n - 1)) for p, n in zip(data_point, lead))
+    return [idx]
+
+
+def read_frame(layer: Any, index: tuple[int, ...]) -> np.ndarray:
+    """A private copy of one (Y, X[, C]) frame of an image layer."""
+    data = _base_data(layer)
+    frame = data[index] if index else data
+    return np.array(frame, copy=True)
+
+
+def read_hint(
+    layer: Any, index: tuple[int, ...], image_layer: Any, binary: bool, image_shape: tuple[int, ...]
+) -> np.ndarray:
+    """The (Y, X) hint of a Labels or Shapes layer for frame ``index`` of ``image_layer``.
+
+    Labels must have the image's (Y, X) shape or its full spatial shape (one hint per frame);
+    Shapes are rasterised onto the image's pixel grid.
+
+    Raises
+    ------
+    InputError
+        If the shapes do not match.
+    """
+    from napari.layers import Shapes
+
+    yx = tuple(int(s) for s in image_shape[:2])
+    spatial = leading_shape(image_layer) + yx
+    if isinstance(layer, Shapes):
+        if layer.ndim == 2:
+            hint = layer.to_labels(labels_shape=yx)
+        elif layer.ndim == len(spatial):
+            hint = layer.to_labels(labels_shape=spatial)[index]
+        else:
+            raise InputError(
+                f"Shapes layer {layer.name!r} is {layer.ndim}-D but image {image_layer.name!r} is "
+                f"{len(spatial)}-D; draw the shapes in 2-D or on the image's stack"
+            )
+    else:
+        data = _base_data(layer)
+        shape = tuple(int(s) for s in data.shape)
+        if shape == yx:
+            hint = np.array(data, copy=True)
+        elif shape == spatial:
+            hint = np.array(data[index], copy=True)
+        else:
+            raise InputError(
+                f"{layer.name!r} is {' x '.join(map(str, shape))} but image {image_layer.name!r} is "
+                f"{' x '.join(map(str, yx))} pixels (Y x X); they must match"
+            )
+    hint = np.asarray(hint)
+    return (hint != 0) if binary else hint
+
+
+@dataclass
+class RunPlan:
+    """Private copies of everything a run needs, made on the main thread before it starts.
+
+    Attributes
+    ----------
+    spec
+        The task.
+    sources
+        The input layers, in order.
+    frames
+        Frame index per run (``[()]`` for 2-D images).
+    images
+        Per frame: the image (single-input tasks) or the list of images.
+    hints
+        Per frame: the (Y, X) hint, or ``None``.
+    options
+        Keyword options of the stream function (``stop`` included).
+    all_frames
+        Whether the outputs are stacks filled frame by frame.
+    """
+
+    spec: TaskSpec
+    sources: list[Any]
+    frames: list[tuple[int, ...]]
+    images: list[Any]
+    hints: list[np.ndarray | None]
+    options: dict[str, Any]
+    all_frames: bool
+
+    def stream(self, position: int) -> Generator:
+        """The api stream of frame number ``position`` (builds, and so validates, its task)."""
+        from .. import api
+
+        function = getattr(api, self.spec.stream)
+        args: list[Any] = [self.images[position]]
+        if self.spec.hint is not None:
+            args.append(self.hints[position])
+        return function(*args, **self.options)
+
+
+def run_frames(
+    plan: RunPlan, first: Generator, stop: threading.Event
+) -> Generator[tuple[int, Any], None, list]:
+    """Worker body: run the frames one after the other, yielding ``(frame position, snapshot)``.
+
+    Returns the list of the frames' results (fewer than the frames when stopped).
+    """
+    results = []
+    for position in range(len(plan.frames)):
+        if position and stop.is_set():
+            break
+        stream = first if position == 0 else plan.stream(position)
+        while True:
+            try:
+                snapshot = next(stream)
+            except StopIteration as end:
+                results.append(end.value)
+                break
+            yield position, snapshot
+    return results
+
+
+@dataclass
+class OutputTarget:
+    """One output layer of a run and the array behind it."""
+
+    spec: OutputSpec
+    key: str
+    layer: Any
+    source: Any
+    created: bool
+    buffer: np.ndarray | None = None
+    updated: bool = False
+
+    def frame_array(self, plan: RunPlan, position: int, value: np.ndarray) -> np.ndarray:
+        """The layer data after putting ``value`` (frame ``position``) in place."""
+        value = np.asarray(value)
+        if not plan.all_frames or not plan.frames[position]:
+            return np.array(value, copy=True)
+        lead = leading_shape(self.source)
+        if self.buffer is None or self.buffer.shape != lead + value.shape or self.buffer.dtype != value.dtype:
+            self.buffer = np.zeros(lead + value.shape, value.dtype)
+        self.buffer[plan.frames[position]] = value
+        return self.buffer
+
+
+@dataclass
+class RunState:
+    """What a widget knows about its current run."""
+
+    plan: RunPlan
+    stop: threading.Event
+    device: str
+    targets: list[OutputTarget] = field(default_factory=list)
+    updates: int = 0
+    losses: list[float] = field(default_factory=list)
+    last_snapshot: Any = None
+    last_position: int = 0
+    results: list = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return time.perf_counter() - self.started
+
+    def progress(self) -> float:
+        """Overall fraction done, over all frames."""
+        snap = self.last_snapshot
+        if snap is None:
+            return 0.0
+        n = len(self.plan.frames)
+        return min(1.0, (self.last_position + snap.progress) / n)

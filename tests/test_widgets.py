@@ -1,0 +1,289 @@
+"""The napari dock widgets, driven like a user would: pick layers, click Run / Stop, watch the layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from qtpy.QtCore import Qt  # noqa: E402
+
+PLUGIN = "napari-doubledip"
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture
+def viewer(make_napari_viewer_proxy):
+    return make_napari_viewer_proxy()
+
+
+@pytest.fixture
+def image32(photo48) -> np.ndarray:
+    """A 32x32 RGB float image."""
+    return np.ascontiguousarray(photo48[8:40, 8:40]).astype(np.float32)
+
+
+def open_widget(viewer, name: str, steps: int = 5):
+    """Dock a widget through napari's plugin machinery, set up for a tiny fast run."""
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    widget.steps.setValue(steps)
+    widget.max_seconds.setValue(0)
+    widget.min_interval.setValue(0)
+    widget.early_stop.setChecked(False)
+    widget.device.setCurrentIndex(widget.device.findData("cpu"))
+    return widget
+
+
+class DataChanges:
+    """Counts data changes of the output layers a run creates."""
+
+    def __init__(self, viewer) -> None:
+        self.counts: dict[str, int] = {}
+        viewer.layers.events.inserted.connect(self._on_inserted)
+
+    def _on_inserted(self, event) -> None:
+        layer = event.value
+        self.counts[layer.name] = 0
+        layer.events.data.connect(lambda _e, name=layer.name: self._count(name))
+
+    def _count(self, name: str) -> None:
+        self.counts[name] += 1
+
+
+def click_run_and_wait(qtbot, widget, timeout: int = TIMEOUT_MS):
+    with qtbot.waitSignal(widget.run_finished, timeout=timeout) as blocker:
+        qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+        assert widget.is_running, widget.status.text()
+        assert not widget.run_button.isEnabled()
+    assert not widget.is_running and widget.run_button.isEnabled()
+    return blocker.args[0]
+
+
+def test_denoise_widget_runs_updates_outputs_and_leaves_input_alone(viewer, qtbot, image32):
+    source = viewer.add_image(image32.copy(), name="astronaut", scale=(2, 2), translate=(5, 7))
+    widget = open_widget(viewer, "Denoise", steps=6)
+    assert widget.input_picker.value() == source
+    changes = DataChanges(viewer)
+
+    state = click_run_and_wait(qtbot, widget)
+
+    out = viewer.layers["astronaut · denoised"]
+    assert out.data.shape == image32.shape and out.rgb
+    assert np.any(out.data != 0)
+    assert changes.counts["astronaut · denoised"] >= 2  # updated live, not only at the end
+    assert state.updates >= 2
+    assert tuple(out.scale) == (2, 2) and tuple(out.translate) == (5, 7)
+    info = out.metadata["doubledip"]
+    assert info["task"] == "denoise" and info["steps_run"] == 6 and info["device"] == "cpu"
+    assert "total" in info["final_losses"] and info["elapsed"] > 0
+    np.testing.assert_array_equal(source.data, image32)
+    assert "6 steps" in widget.status.text()
+    assert widget.progress.value() == 1000
+
+
+def test_stop_ends_the_run_within_a_snapshot_and_keeps_the_last_outputs(viewer, qtbot, image32):
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise", steps=1_000_000)
+    qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: widget.state.updates >= 2, timeout=TIMEOUT_MS)
+    assert widget.stop_button.isEnabled()
+    with qtbot.waitSignal(widget.run_finished, timeout=10_000):
+        qtbot.mouseClick(widget.stop_button, Qt.MouseButton.LeftButton)
+    info = viewer.layers["img · denoised"].metadata["doubledip"]
+    assert info["stop_reason"] == "stopped" and info["steps_run"] < 1_000_000
+    assert np.any(viewer.layers["img · denoised"].data != 0)
+    assert widget.run_button.isEnabled() and not widget.stop_button.isEnabled()
+
+
+def test_rerun_replaces_its_outputs_instead_of_piling_up(viewer, qtbot, image32):
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise", steps=3)
+    click_run_and_wait(qtbot, widget)
+    first = viewer.layers["img · denoised"]
+    n_layers = len(viewer.layers)
+    widget.seed.setValue(1)
+    click_run_and_wait(qtbot, widget)
+    assert len(viewer.layers) == n_layers
+    assert viewer.layers["img · denoised"] == first
+    assert first.metadata["doubledip"]["seed"] == 1
+
+
+def test_pickers_follow_added_renamed_and_removed_layers(viewer, qtbot, image32):
+    widget = open_widget(viewer, "Inpaint")
+    assert widget.input_picker.value() is None
+    image = viewer.add_image(image32, name="first")
+    labels = viewer.add_labels(np.zeros((32, 32), np.uint8), name="holes")
+    assert [layer.name for layer in widget.input_picker.layers()] == ["first"]
+    assert widget.input_picker.value() == image
+    assert [layer.name for layer in widget.hint_picker.layers()] == ["holes"]
+    image.name = "renamed"
+    assert widget.input_picker.itemText(widget.input_picker.currentIndex()) == "renamed"
+    viewer.add_image(image32, name="second")
+    assert widget.input_picker.count() == 2 and widget.input_picker.value() == image
+    viewer.layers.remove(labels)
+    assert widget.hint_picker.layers() == []
+
+    multi = open_widget(viewer, "Separate layers")
+    assert [layer.name for layer in multi.input_picker.layers()] == ["renamed", "second"]
+    viewer.add_image(image32, name="third")
+    assert [layer.name for layer in multi.input_picker.layers()] == ["renamed", "second", "third"]
+    assert [layer.name for layer in multi.inputs()] == ["renamed", "second"]  # new ones start unticked
+    multi.input_picker.list.setCurrentRow(1)
+    qtbot.mouseClick(multi.input_picker.up, Qt.MouseButton.LeftButton)
+    assert [layer.name for layer in multi.inputs()] == ["second", "renamed"]
+
+
+def _assert_nothing_started(viewer, widget, names_before, expected: str):
+    assert not widget.is_running
+    assert expected in widget.status.text(), widget.status.text()
+    assert [layer.name for layer in viewer.layers] == names_before
+
+
+def test_bad_selections_say_what_to_change_and_start_nothing(viewer, qtbot, image32):
+    denoise = open_widget(viewer, "Denoise")
+    denoise.run_button.click()
+    _assert_nothing_started(viewer, denoise, [], "Choose an image layer")
+
+    image = viewer.add_image(image32.copy(), name="img")
+    inpaint = open_widget(viewer, "Inpaint")
+    inpaint.run_button.click()
+    _assert_nothing_started(viewer, inpaint, ["img"], "Choose a mask layer")
+
+    viewer.add_labels(np.ones((20, 20), np.uint8), name="small mask")
+    inpaint.hint_picker.set_value(viewer.layers["small mask"])
+    inpaint.run_button.click()
+    _assert_nothing_started(viewer, inpaint, ["img", "small mask"], "must match")
+
+    viewer.add_labels(np.zeros((32, 32), np.uint8), name="empty mask")
+    inpaint.hint_picker.set_value(viewer.layers["empty mask"])
+    inpaint.run_button.click()
+    _assert_nothing_started(viewer, inpaint, ["img", "small mask", "empty mask"], "no pixel as missing")
+
+    watermark = open_widget(viewer, "Remove watermark")
+    watermark.input_picker.set_value([image])
+    watermark.hint_picker.set_value(None)
+    watermark.run_button.click()
+    _assert_nothing_started(viewer, watermark, ["img", "small mask", "empty mask"], "hint")
+
+    separate = open_widget(viewer, "Separate layers")
+    separate.input_picker.set_value([])
+    separate.run_button.click()
+    _assert_nothing_started(viewer, separate, ["img", "small mask", "empty mask"], "Tick at least")
+    np.testing.assert_array_equal(image.data, image32)
+
+
+def test_inpaint_with_a_shapes_mask(viewer, qtbot, image32):
+    damaged = image32.copy()
+    damaged[10:20, 12:22] = 0
+    viewer.add_image(damaged, name="damaged")
+    viewer.add_shapes([np.array([[10, 12], [19.5, 21.5]])], shape_type="rectangle", name="hole")
+    widget = open_widget(viewer, "Inpaint", steps=4)
+    assert widget.hint_picker.value().name == "hole"
+    click_run_and_wait(qtbot, widget)
+    out = viewer.layers["damaged · inpainted"]
+    assert out.data.shape == damaged.shape
+    known = np.ones((32, 32), bool)
+    known[10:21, 12:23] = False
+    np.testing.assert_allclose(out.data[known], damaged[known], atol=1e-6)  # keep_known
+    assert out.metadata["doubledip"]["task"] == "inpaint"
+
+
+def test_segment_widget_with_hints(viewer, qtbot, image32):
+    viewer.add_image(image32, name="scene")
+    hints = np.zeros((32, 32), np.uint8)
+    hints[12:18, 12:18] = 1
+    hints[:3, :3] = 2
+    viewer.add_labels(hints, name="hints")
+    widget = open_widget(viewer, "Segment", steps=4)
+    assert widget.hint_picker.value().name == "hints"
+    click_run_and_wait(qtbot, widget)
+    assert viewer.layers["scene · foreground"].data.shape == image32.shape
+    assert viewer.layers["scene · background"].data.shape == image32.shape
+    soft = viewer.layers["scene · soft mask"].data
+    assert soft.shape == (32, 32) and soft.min() >= 0 and soft.max() <= 1
+    labels = viewer.layers["scene · mask"]
+    assert isinstance(labels, napari.layers.Labels) and labels.data.shape == (32, 32)
+    assert "doubledip" in labels.metadata
+
+
+def test_separate_widget_two_mixtures(viewer, qtbot, image32):
+    other = image32[::-1].copy()
+    viewer.add_image(0.7 * image32 + 0.3 * other, name="mix 1")
+    viewer.add_image(0.3 * image32 + 0.7 * other, name="mix 2")
+    widget = open_widget(viewer, "Separate layers", steps=4)
+    assert [layer.name for layer in widget.inputs()] == ["mix 1", "mix 2"]
+    click_run_and_wait(qtbot, widget)
+    for name in ("mix 1 · layer A", "mix 1 · layer B"):
+        assert viewer.layers[name].data.shape == image32.shape
+        assert "doubledip" in viewer.layers[name].metadata
+    assert "Mixing weights" in widget.status.text()
+
+
+def test_watermark_widget_two_images(viewer, qtbot, image32):
+    logo = np.zeros((32, 32), np.float32)
+    logo[12:20, 6:26] = 0.5
+    a = (1 - logo[..., None]) * image32 + logo[..., None]
+    b = (1 - logo[..., None]) * image32[::-1] + logo[..., None]
+    viewer.add_image(a, name="a")
+    viewer.add_image(b, name="b")
+    widget = open_widget(viewer, "Remove watermark", steps=3)
+    click_run_and_wait(qtbot, widget)
+    assert viewer.layers["a · clean"].data.shape == a.shape
+    assert viewer.layers["b · clean"].data.shape == b.shape
+    assert viewer.layers["a · watermark mask"].data.ndim == 2
+    assert viewer.layers["a · clean"].metadata["doubledip"]["task"] == "watermark"
+
+
+def test_dehaze_widget(viewer, qtbot, image32):
+    pytest.importorskip("napari_doubledip.core.tasks.dehaze")
+    hazy = 0.6 * image32 + 0.4 * 0.9
+    viewer.add_image(hazy, name="hazy")
+    widget = open_widget(viewer, "Dehaze", steps=3)
+    click_run_and_wait(qtbot, widget)
+    assert viewer.layers["hazy · dehazed"].data.shape == hazy.shape
+    assert viewer.layers["hazy · transmission"].data.shape == (32, 32)
+    assert "Airlight" in widget.status.text()
+
+
+def test_stack_current_frame_and_all_frames(viewer, qtbot, photo48):
+    gray = photo48[8:40, 8:40].mean(axis=2).astype(np.float32)
+    stack = np.stack([gray, gray[::-1], gray[:, ::-1]])
+    source = viewer.add_image(stack.copy(), name="movie")
+    widget = open_widget(viewer, "Denoise", steps=3)
+    assert widget.all_frames.isEnabled()
+    viewer.dims.set_current_step(0, 2)
+    click_run_and_wait(qtbot, widget)
+    single = viewer.layers["movie · denoised"]
+    assert single.data.shape == (32, 32)
+    assert single.metadata["doubledip"]["steps_run"] == 3
+
+    widget.all_frames.setChecked(True)
+    state = click_run_and_wait(qtbot, widget)
+    out = viewer.layers["movie · denoised"]
+    assert out.data.shape == stack.shape
+    assert all(np.any(out.data[t] != 0) for t in range(3))
+    assert len(state.results) == 3 and len(out.metadata["doubledip"]["per_frame"]) == 3
+    np.testing.assert_array_equal(source.data, stack)
+
+
+def test_removing_an_output_layer_stops_the_run(viewer, qtbot, image32):
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise", steps=1_000_000)
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: widget.state.updates >= 1, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(widget.run_finished, timeout=10_000):
+        viewer.layers.remove("img · denoised")
+    assert "img · denoised" not in [layer.name for layer in viewer.layers]
+
+
+def test_demo_opens_sample_and_widget(make_napari_viewer_proxy, qtbot):
+    from napari_doubledip._qt.demo import open_demo
+
+    viewer = make_napari_viewer_proxy()
+    _viewer, widget = open_demo("segment", run=False, viewer=viewer)
+    assert widget.spec.name == "segment"
+    assert widget.input_picker.value().name == "composite"
+    assert widget.hint_picker.value().name.startswith("hints")
+    assert not widget.is_running
