@@ -1,0 +1,372 @@
+"""The command line: batches, sidecars, resume, stacks, dask, every task's subcommand, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_doubledip import cli, samples
+from napari_doubledip._io import expand_inputs, read_image, write_image
+
+FAST = ["--steps", "3", "--seed", "1", "--device", "cpu", "--quiet"]
+
+
+def _u8(image: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """Two good tiny images (PNG RGB, 16-bit TIFF gray) and one broken PNG."""
+    folder = tmp_path / "in"
+    noisy, _ = samples.noisy_photo(size=32)
+    write_image(folder / "rgb.png", _u8(noisy))
+    write_image(folder / "gray16.tif", (noisy[..., 0] * 65535).astype(np.uint16))
+    (folder / "broken.png").write_bytes(b"this is not a PNG file")
+    return folder
+
+
+def _sidecar(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_help_is_fast_and_imports_no_torch_or_qt():
+    code = (
+        "import sys\n"
+        "from napari_doubledip import cli\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "bad = [m for m in ('torch', 'napari', 'qtpy', 'PyQt6', 'distributed') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("all", None), ("2", 2), ("1:3", slice(1, 3)), (":2", slice(None, 2)), ("-1", -1)],
+)
+def test_parse_frames(text, expected):
+    assert cli.parse_frames(text) == expected
+
+
+@pytest.mark.parametrize("text", ["some", "1:2:3:4", "a:b", ""])
+def test_parse_frames_rejects_garbage(text):
+    with pytest.raises(Exception, match="--frames"):
+        cli.parse_frames(text)
+
+
+def test_missing_out_is_a_usage_error(image_folder):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["denoise", str(image_folder)])
+    assert exit_info.value.code == 2
+
+
+def test_no_inputs_found(tmp_path, capsys):
+    status = cli.main(["denoise", str(tmp_path / "nothing*.png"), "--out", str(tmp_path / "o"), *FAST])
+    assert status != 0
+    assert "nothing*.png" in capsys.readouterr().err
+
+
+def test_batch_writes_results_and_reports_the_broken_file(image_folder, tmp_path, capsys):
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in image_folder.iterdir()}
+    status = cli.main(["denoise", str(image_folder), "--out", str(out), *FAST])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_FAILED
+    assert "broken.png" in err and "FAILED" in err
+    assert "summary: 2 done" in err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "gray16_denoise.json",
+        "gray16_denoise.tif",
+        "rgb_denoise.json",
+        "rgb_denoise.png",
+    ]
+    rgb, _ = read_image(out / "rgb_denoise.png")
+    assert rgb.shape == (32, 32, 3) and rgb.dtype == np.uint8
+    side = _sidecar(out / "rgb_denoise.json")
+    assert side["task"] == "denoise"
+    assert side["seed"] == 1 and side["steps_run"] == 3
+    assert side["device"] == "cpu"
+    assert set(side["versions"]) >= {"napari_doubledip", "torch", "numpy"}
+    assert "total" in side["final_losses"]
+    assert side["parameters"]["steps"] == 3
+    assert side["seconds"] > 0 and side["started"]
+    # the inputs are untouched
+    assert {p.name: p.read_bytes() for p in image_folder.iterdir()} == before
+
+
+def test_uint16_tiff_round_trip(image_folder, tmp_path):
+    out = tmp_path / "out"
+    cli.main(["denoise", str(image_folder / "gray16.tif"), "--out", str(out), *FAST])
+    result = tifffile.imread(out / "gray16_denoise.tif")
+    source = tifffile.imread(image_folder / "gray16.tif")
+    assert result.dtype == np.uint16 and result.shape == source.shape
+    assert result.max() > 255  # the 16-bit range is used, not squeezed to 8 bits
+
+
+def test_rerun_skips_finished_work_and_overwrite_reruns(image_folder, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    good = [str(image_folder / "rgb.png"), str(image_folder / "gray16.tif")]
+    assert cli.main(["denoise", *good, "--out", str(out), *FAST]) == 0
+    sidecar = out / "rgb_denoise.json"
+    stamp = sidecar.stat().st_mtime_ns
+    capsys.readouterr()
+
+    calls = []
+    real_run_job = cli.run_job
+    monkeypatch.setattr(cli, "run_job", lambda job: calls.append(job) or real_run_job(job))
+    assert cli.main(["denoise", *good, "--out", str(out), *FAST]) == 0
+    err = capsys.readouterr().err
+    assert calls == []
+    assert "2 skipped" in err
+    assert sidecar.stat().st_mtime_ns == stamp
+
+    # a changed parameter is not the same result
+    assert cli.main(["denoise", good[0], "--out", str(out), *FAST[:-1], "--seed", "2", "--quiet"]) == 0
+    assert len(calls) == 1 and _sidecar(sidecar)["seed"] == 2
+
+    calls.clear()
+    assert cli.main(["denoise", *good, "--out", str(out), *FAST, "--overwrite"]) == 0
+    assert len(calls) == 2
+    assert _sidecar(sidecar)["seed"] == 1
+
+
+def test_missing_output_is_rerun(image_folder, tmp_path):
+    out = tmp_path / "out"
+    args = ["denoise", str(image_folder / "rgb.png"), "--out", str(out), *FAST]
+    assert cli.main(args) == 0
+    (out / "rgb_denoise.png").unlink()
+    assert cli.main(args) == 0
+    assert (out / "rgb_denoise.png").is_file()
+
+
+def test_same_seed_same_result_in_process(image_folder, tmp_path):
+    for name in ("a", "b"):
+        cli.main(
+            ["denoise", str(image_folder / "rgb.png"), "--out", str(tmp_path / name), *FAST, "--threads", "1"]
+        )
+    a, _ = read_image(tmp_path / "a" / "rgb_denoise.png")
+    b, _ = read_image(tmp_path / "b" / "rgb_denoise.png")
+    np.testing.assert_array_equal(a, b)
+
+
+def test_frames_of_a_stack(tmp_path, capsys):
+    noisy, _ = samples.noisy_photo(size=32)
+    stack = (np.stack([noisy[..., c] for c in range(3)]) * 65535).astype(np.uint16)  # (T, Y, X)
+    tifffile.imwrite(tmp_path / "movie.tif", stack, photometric="minisblack")
+    out = tmp_path / "out"
+    status = cli.main(["denoise", str(tmp_path / "movie.tif"), "--frames", "all", "--out", str(out), *FAST])
+    assert status == 0
+    result = tifffile.imread(out / "movie_denoise.tif")
+    assert result.shape == stack.shape and result.dtype == np.uint16
+    side = _sidecar(out / "movie_denoise.json")
+    assert side["frames"] == [0, 1, 2] and len(side["per_frame"]) == 3
+    assert not any(p.name.endswith(".frames") for p in out.iterdir())  # intermediates cleaned up
+
+    # a range of frames; then a rerun is skipped as a whole
+    status = cli.main(
+        ["denoise", str(tmp_path / "movie.tif"), "--frames", "1:3", "--out", str(tmp_path / "o2"), *FAST]
+    )
+    assert status == 0
+    part = tifffile.imread(tmp_path / "o2" / "movie_denoise.tif")
+    assert part.shape == (2, 32, 32) and part.dtype == np.uint16
+    capsys.readouterr()
+    cli.main(
+        ["denoise", str(tmp_path / "movie.tif"), "--frames", "1:3", "--out", str(tmp_path / "o2"), *FAST]
+    )
+    assert "1 skipped" in capsys.readouterr().err
+
+
+def test_stack_without_frames_is_reported(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "movie.tif", np.zeros((3, 32, 32), np.uint16), photometric="minisblack")
+    status = cli.main(["denoise", str(tmp_path / "movie.tif"), "--out", str(tmp_path / "out"), *FAST])
+    assert status == cli.EXIT_FAILED
+    assert "--frames" in capsys.readouterr().err
+
+
+def test_frame_out_of_range(tmp_path, capsys):
+    tifffile.imwrite(tmp_path / "movie.tif", np.zeros((3, 32, 32), np.uint16), photometric="minisblack")
+    status = cli.main(
+        ["denoise", str(tmp_path / "movie.tif"), "--frames", "7", "--out", str(tmp_path / "o"), *FAST]
+    )
+    assert status == cli.EXIT_FAILED
+    assert "out of range" in capsys.readouterr().err
+
+
+def test_inpaint_with_masks_matched_by_name(tmp_path):
+    damaged, mask, _ = samples.photo_with_missing_pixels(size=32, fraction=0.3)
+    write_image(tmp_path / "in" / "cup.png", _u8(damaged))
+    write_image(tmp_path / "in" / "cup_mask.png", mask.astype(np.uint8) * 255)
+    out = tmp_path / "out"
+    # masks in the same folder: matched by name and not taken as inputs
+    status = cli.main(
+        ["inpaint", str(tmp_path / "in"), "--mask", str(tmp_path / "in"), "--out", str(out), *FAST]
+    )
+    assert status == 0
+    assert sorted(p.name for p in out.iterdir()) == ["cup_inpaint.json", "cup_inpaint.png"]
+    result, _ = read_image(out / "cup_inpaint.png")
+    np.testing.assert_array_equal(result[~mask], _u8(damaged)[~mask])  # known pixels kept
+
+
+def test_inpaint_without_matching_mask_fails_by_name(tmp_path, capsys):
+    write_image(tmp_path / "in" / "cup.png", np.zeros((32, 32), np.uint8))
+    (tmp_path / "masks").mkdir()
+    write_image(tmp_path / "masks" / "other.png", np.zeros((32, 32), np.uint8))
+    status = cli.main(
+        [
+            "inpaint",
+            str(tmp_path / "in"),
+            "--mask",
+            str(tmp_path / "masks"),
+            "--out",
+            str(tmp_path / "o"),
+            *FAST,
+        ]
+    )
+    assert status == cli.EXIT_FAILED
+    assert "cup.png" in capsys.readouterr().err
+
+
+def test_segment_subcommand(tmp_path):
+    image, _, hints = samples.segmentation_composite(size=48)
+    write_image(tmp_path / "scene.png", _u8(image))
+    write_image(tmp_path / "scene_hints.png", hints)
+    out = tmp_path / "out"
+    status = cli.main(
+        [
+            "segment",
+            str(tmp_path / "scene.png"),
+            "--hints",
+            str(tmp_path / "scene_hints.png"),
+            "--out",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert status == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"scene_segment_foreground.png", "scene_segment_background.png", "scene_segment_mask.png"} <= names
+    assert {"scene_segment_soft_mask.tif", "scene_segment.json"} <= names
+    mask, _ = read_image(out / "scene_segment_mask.png")
+    assert mask.shape == (48, 48) and set(np.unique(mask)) <= {0, 255}
+
+
+def test_separate_subcommand_two_mixtures(tmp_path):
+    images, _ = samples.mixtures(size=32)
+    for k, im in enumerate(images):
+        write_image(tmp_path / "mix" / f"mix{k}.png", _u8(im))
+    out = tmp_path / "out"
+    assert cli.main(["separate", str(tmp_path / "mix"), "--out", str(out), *FAST]) == 0
+    side = _sidecar(out / "mix0_separate.json")
+    assert len(side["inputs"]) == 2 and len(side["result"]["alphas"]) == 2
+    for layer in ("layer_a", "layer_b"):
+        arr, _ = read_image(out / f"mix0_separate_{layer}.png")
+        assert arr.shape == (32, 32, 3)
+
+
+def test_watermark_subcommand_two_images_grouped_by_folder(tmp_path):
+    images, _, _ = samples.watermarked_photos(size=32, names=("astronaut", "coffee"))
+    for k, im in enumerate(images):
+        write_image(tmp_path / "shots" / f"shot{k}.png", _u8(im))
+    out = tmp_path / "out"
+    status = cli.main(
+        ["watermark", str(tmp_path / "shots"), "--group-by", "folder", "--out", str(out), *FAST]
+    )
+    assert status == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"shot0_clean.png", "shot1_clean.png", "shots_watermark.json", "shots_watermark.png"} <= names
+
+
+def test_dehaze_subcommand(tmp_path):
+    pytest.importorskip("napari_doubledip.core.tasks.dehaze")
+    hazy, _, _, _ = samples.hazy_photo(size=32)
+    write_image(tmp_path / "hazy.png", _u8(hazy))
+    out = tmp_path / "out"
+    assert (
+        cli.main(["dehaze", str(tmp_path / "hazy.png"), "--airlight", "0.9", "--out", str(out), *FAST]) == 0
+    )
+    assert {"hazy_dehaze.png", "hazy_dehaze_transmission.tif", "hazy_dehaze.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    assert _sidecar(out / "hazy_dehaze.json")["parameters"]["airlight"] == [0.9]
+
+
+def test_local_cluster_gives_the_in_process_results(image_folder, tmp_path):
+    pytest.importorskip("distributed")
+    good = [str(image_folder / "rgb.png"), str(image_folder / "gray16.tif")]
+    common = [*FAST, "--threads", "1"]
+    assert cli.main(["denoise", *good, "--out", str(tmp_path / "local"), *common]) == 0
+    assert cli.main(["denoise", *good, "--out", str(tmp_path / "dask"), *common, "--workers", "2"]) == 0
+    for name in ("rgb_denoise.png", "gray16_denoise.tif"):
+        a, _ = read_image(tmp_path / "local" / name)
+        b, _ = read_image(tmp_path / "dask" / name)
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a.astype(float), b.astype(float), atol=1)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_demo_headless(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    out = tmp_path / "demo"
+    status = cli.main(
+        ["demo", "--gui", "--out", str(out), "--size", "32", "--steps", "5", "--device", "cpu", "-q"]
+    )
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "running headless" in captured.err
+    assert "PSNR" in captured.out and str(out) in captured.out
+    assert {"input.png", "result.png", "clean.png", "demo.json"} <= {p.name for p in out.iterdir()}
+    side = _sidecar(out / "demo.json")
+    assert side["steps_run"] == 5 and side["metrics"]["psnr_input_db"] > 0
+
+
+@pytest.mark.parametrize("task", ["inpaint", "segment", "separate", "watermark", "dehaze"])
+def test_demo_other_tasks(task, tmp_path, capsys):
+    if task == "dehaze":
+        pytest.importorskip("napari_doubledip.core.tasks.dehaze")
+    out = tmp_path / "demo"
+    args = [
+        "demo",
+        "--task",
+        task,
+        "--out",
+        str(out),
+        "--size",
+        "32",
+        "--steps",
+        "3",
+        "--device",
+        "cpu",
+        "-q",
+    ]
+    assert cli.main(args) == 0
+    assert (out / "demo.json").is_file()
+    assert _sidecar(out / "demo.json")["metrics"]
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "napari_doubledip", "--version"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0 and "napari-doubledip" in done.stdout
+
+
+def test_expand_inputs_folders_globs_and_missing(tmp_path):
+    write_image(tmp_path / "a" / "x.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "a" / "sub" / "y.tif", np.zeros((16, 16), np.uint16))
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    files, problems = expand_inputs(
+        [str(tmp_path / "a"), str(tmp_path / "a" / "*.png"), str(tmp_path / "zz")]
+    )
+    assert sorted(f.name for f in files) == ["x.png", "y.tif"]  # no duplicates, no text file
+    assert problems and problems[0][0].endswith("zz")
