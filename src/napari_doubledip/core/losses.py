@@ -63,3 +63,48 @@ class ExclusionLoss(nn.Module):
             (tx, ty), (rx, ry) = image_gradients(t), image_gradients(r)
             terms += [self._phi_rms(tx, rx), self._phi_rms(ty, ry)]
         return torch.stack(terms).mean()
+
+
+# --- mask terms (segmentation) ---------------------------------------------------------------
+__all__ += ["binarising_loss", "edge_aware_smoothness", "mask_balance_loss"]
+
+
+def binarising_loss(mask: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``m (1 - m)``: 0.25 for an undecided mask (0.5), 0 for a binary one.
+
+    A bounded stand-in for Double-DIP's ``(sum |m - 0.5|)^-1``: that term is unbounded near 0.5
+    and gives no reason to prefer one binary side, while this one has a gradient ``1 - 2m``
+    that fades as pixels decide, so it sharpens a mask without forcing it to one constant.
+    ``weight`` (broadcastable, e.g. a valid-pixel map) restricts the mean.
+    """
+    term = mask.float() * (1 - mask.float())
+    if weight is None:
+        return term.mean()
+    weight = weight.expand_as(term)
+    return (term * weight).sum() / weight.sum().clamp_min(1e-8)
+
+
+def mask_balance_loss(
+    mask: torch.Tensor, weight: torch.Tensor | None = None, low: float = 0.02, high: float = 0.98
+) -> torch.Tensor:
+    """Squared hinge keeping a mask's mean within ``[low, high]`` (zero inside).
+
+    Stops the trivial Double-DIP solution where one generator explains the whole image.
+    """
+    m = mask.float()
+    if weight is None:
+        mean = m.mean()
+    else:
+        weight = weight.expand_as(m)
+        mean = (m * weight).sum() / weight.sum().clamp_min(1e-8)
+    return torch.relu(low - mean) ** 2 + torch.relu(mean - high) ** 2
+
+
+def edge_aware_smoothness(mask: torch.Tensor, weight_x: torch.Tensor, weight_y: torch.Tensor) -> torch.Tensor:
+    """Contrast-sensitive total variation: ``mean(w_x |dm/dx|) + mean(w_y |dm/dy|)``.
+
+    With ``w = exp(-beta |dI|^2)`` of the image, mask edges cost little where the image has an
+    edge and much in flat regions (the pairwise term of graph-cut / random-walker segmentation).
+    """
+    mx, my = image_gradients(mask.float())
+    return (weight_x * mx.abs()).mean() + (weight_y * my.abs()).mean()

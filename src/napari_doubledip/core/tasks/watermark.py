@@ -115,6 +115,11 @@ class WatermarkTask(Task):
         Adam learning rate of the clean generators; the mask's is ``lr / mask_lr_factor``.
     exclusion_weight
         Weight of the exclusion loss between pairs of clean images.
+    mask_sparsity
+        Weight of an L1 penalty on the mask (mean opacity): keeps it at zero away from the
+        watermark, where a false opacity would bias the inversion.
+    mask_init
+        The mask generator's initial opacity (shifts its output bias).
     opaque_from, opaque_full
         Mask values between which the output moves from the inversion to the generator.
     max_size_difference
@@ -136,6 +141,8 @@ class WatermarkTask(Task):
         lr: float = 0.01,
         mask_lr_factor: float = 5.0,
         exclusion_weight: float = 0.1,
+        mask_sparsity: float = 0.0,
+        mask_init: float = 0.5,
         reg_noise: float = 1 / 30,
         input_std: float = 0.1,
         opaque_from: float = 0.75,
@@ -195,6 +202,12 @@ class WatermarkTask(Task):
         self.mask_net_name = mask_net if isinstance(mask_net, str) else "custom"
         self.lr, self.mask_lr_factor = float(lr), float(mask_lr_factor)
         self.exclusion_weight = float(exclusion_weight)
+        if mask_sparsity < 0:
+            raise ValueError(f"mask_sparsity must be >= 0, got {mask_sparsity}")
+        self.mask_sparsity = float(mask_sparsity)
+        if not 0 < mask_init < 1:
+            raise ValueError(f"mask_init must be in (0, 1), got {mask_init}")
+        self.mask_init = float(mask_init)
         self.reg_noise, self.input_std = float(reg_noise), float(input_std)
         self.opaque_from, self.opaque_full = float(opaque_from), float(opaque_full)
 
@@ -229,6 +242,9 @@ class WatermarkTask(Task):
         shape = self.padded[0].padded_shape
         self.clean_nets = self.build_net(self.net_config, self.channels, self.k, ctx, salt=1)
         self.mask_net = self.build_net(self.mask_config, 1, 1, ctx, salt=2)
+        if self.mask_config.need_sigmoid and self.mask_init != 0.5:
+            with torch.no_grad():  # start from a faint mask: it grows where the data needs it
+                self.mask_net.head.conv.bias += float(np.log(self.mask_init / (1 - self.mask_init)))
         self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, self.input_std, self.reg_noise)
         self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, self.input_std, self.reg_noise)
         if self.hint is not None:
@@ -275,6 +291,10 @@ class WatermarkTask(Task):
             excl = self.exclusion(clean[i], clean[j])
             total = total + self.exclusion_weight * excl
             terms["exclusion"] = excl
+        if self.mask_sparsity > 0:
+            l1 = (mask * self.valid).sum() / self.valid.sum()
+            total = total + self.mask_sparsity * l1
+            terms["mask_l1"] = l1
         return total, terms
 
     def invert(self, clean: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> list[np.ndarray]:
@@ -345,6 +365,8 @@ class WatermarkTask(Task):
             "lr": self.lr,
             "mask_lr_factor": self.mask_lr_factor,
             "exclusion_weight": self.exclusion_weight,
+            "mask_sparsity": self.mask_sparsity,
+            "mask_init": self.mask_init,
             "reg_noise": self.reg_noise,
             "input_std": self.input_std,
             "opaque_from": self.opaque_from,

@@ -1,0 +1,163 @@
+"""Segmentation: outputs, hints honoured, unsupervised side choice, mask terms, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import napari_doubledip as dd
+from napari_doubledip.core.losses import binarising_loss, edge_aware_smoothness, mask_balance_loss
+from napari_doubledip.core.tasks.segment import SegmentTask, check_hints
+from napari_doubledip.samples import segmentation_composite
+
+FAST = {"device": "cpu", "threads": 1, "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def composite():
+    return segmentation_composite(48, seed=0)
+
+
+def test_outputs_shapes_dtypes_and_ranges(composite):
+    image, _, hints = composite
+    image8 = (image * 255).astype(np.uint8)
+    before, hints_before = image8.copy(), hints.copy()
+    r = dd.segment(image8, hints, steps=4, **FAST)
+    fg, bg = r.layers
+    assert fg.shape == bg.shape == image8.shape and fg.dtype == bg.dtype == np.uint8
+    assert r.mask.shape == image8.shape[:2] and r.mask.dtype == np.float32
+    assert r.mask.min() >= 0 and r.mask.max() <= 1
+    assert r.labels.dtype == np.uint8 and set(np.unique(r.labels)) <= {0, 1}
+    np.testing.assert_array_equal(r.labels, (r.mask > 0.5).astype(np.uint8))
+    assert r.params["steps_run"] == 4 and r.params["hinted"] is True
+    assert {"recon", "exclusion", "hints", "prior", "binarise"} <= set(r.history)
+    np.testing.assert_array_equal(image8, before)
+    np.testing.assert_array_equal(hints, hints_before)
+
+
+def test_gray_image_segments(composite):
+    image, _, hints = composite
+    gray = image.mean(-1)
+    r = dd.segment(gray, hints, steps=3, **FAST)
+    assert r.layers[0].shape == gray.shape and r.mask.shape == gray.shape
+
+
+def test_hints_drive_the_mask_beyond_the_painted_pixels(composite):
+    """Painted pixels are foreground/background, and so is most of the rest of each region."""
+    image, truth, hints = composite
+    r = dd.segment(image, hints, steps=40, **FAST)
+    assert np.all(r.labels[hints == 1] == 1) and np.all(r.labels[hints == 2] == 0)
+    unknown = hints == 0
+    accuracy = float((r.labels[unknown].astype(bool) == truth[unknown]).mean())
+    assert accuracy > 0.75, accuracy
+    # swapping the strokes swaps the segmentation: the hints, not the image, decide the sides
+    swapped = hints.copy()
+    swapped[hints == 1], swapped[hints == 2] = 2, 1
+    r2 = dd.segment(image, swapped, steps=40, **FAST)
+    accuracy2 = float((r2.labels[unknown].astype(bool) == ~truth[unknown]).mean())
+    assert accuracy2 > 0.75, accuracy2
+
+
+def test_hint_strokes_near_pixels_follow(composite):
+    """A foreground stroke makes its neighbourhood (unpainted ring) foreground, not only the stroke."""
+    image, truth, hints = composite
+    from scipy import ndimage
+
+    r = dd.segment(image, hints, steps=40, **FAST)
+    ring = ndimage.binary_dilation(hints == 1, iterations=2) & (hints == 0) & truth
+    assert ring.any()
+    assert r.mask[ring].mean() > 0.6
+
+
+def test_unsupervised_foreground_is_the_side_touching_the_border_less():
+    task = SegmentTask(np.random.default_rng(0).random((32, 32)))
+    labels = np.ones((32, 32), np.uint8)
+    labels[8:24, 8:24] = 0  # the "1" side covers the whole border: it must be called background
+    assert task._swap_needed(labels)
+    assert not task._swap_needed(1 - labels)
+
+
+def test_unsupervised_run_returns_a_mask(composite):
+    image, truth, _ = composite
+    r = dd.segment(image, steps=4, **FAST)
+    assert r.params["hinted"] is False
+    border = np.concatenate([r.labels[0], r.labels[-1], r.labels[:, 0], r.labels[:, -1]])
+    assert border.mean() <= 0.5
+
+
+def test_stream_yields_snapshots_with_all_keys(composite):
+    image, _, hints = composite
+    gen = dd.segment_stream(image, hints, steps=3, min_interval=0, snapshot_every=1, **FAST)
+    snaps = list(gen)
+    assert snaps[-1].done and {"foreground", "background", "mask", "labels"} <= set(snaps[-1].outputs)
+
+
+def test_same_seed_same_mask(composite):
+    image, _, hints = composite
+    a = dd.segment(image, hints, steps=3, **FAST)
+    b = dd.segment(image, hints, steps=3, **FAST)
+    np.testing.assert_array_equal(a.mask, b.mask)
+
+
+@pytest.mark.parametrize(
+    ("hints", "match"),
+    [
+        (np.zeros((48, 40), np.uint8), "shape"),
+        (np.zeros((48, 48), np.uint8), "all 0"),
+        (np.full((48, 48), 3, np.uint8), "only hold 0"),
+        (np.zeros((48, 48, 2), np.uint8), "2-D label image"),
+    ],
+)
+def test_bad_hints_raise_clear_errors(composite, hints, match):
+    image = composite[0]
+    before = image.copy()
+    with pytest.raises(ValueError, match=match):
+        dd.segment(image, hints, steps=1, **FAST)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_nan_hints_and_negative_weights_rejected(composite):
+    image, _, hints = composite
+    h = hints.astype(float)
+    h[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        dd.segment(image, h, steps=1, **FAST)
+    with pytest.raises(ValueError, match="prior_weight"):
+        dd.segment(image, hints, steps=1, prior_weight=-1, **FAST)
+
+
+def test_check_hints_only_background_painted_is_accepted(composite):
+    image, _, hints = composite
+    from napari_doubledip.core.conversion import to_unit
+
+    _, layout = to_unit(image)
+    only_bg = np.where(hints == 2, 2, 0).astype(np.uint8)
+    assert check_hints(only_bg, layout).dtype == np.uint8
+    r = dd.segment(image, only_bg, steps=2, **FAST)
+    assert np.all(r.labels[only_bg == 2] == 0)
+
+
+def test_binarising_loss_values():
+    assert binarising_loss(torch.full((1, 1, 4, 4), 0.5)).item() == pytest.approx(0.25)
+    assert binarising_loss(torch.tensor([[[[0.0, 1.0], [1.0, 0.0]]]])).item() == 0.0
+    m = torch.tensor([[[[0.5, 0.0]]]])
+    w = torch.tensor([[[[1.0, 0.0]]]])
+    assert binarising_loss(m, w).item() == pytest.approx(0.25)
+
+
+def test_mask_balance_loss_zero_inside_and_positive_outside():
+    assert mask_balance_loss(torch.full((1, 1, 4, 4), 0.5)).item() == 0.0
+    assert mask_balance_loss(torch.zeros(1, 1, 4, 4)).item() == pytest.approx(0.02**2, rel=1e-4)
+    assert mask_balance_loss(torch.ones(1, 1, 4, 4)).item() == pytest.approx(0.02**2, rel=1e-4)
+
+
+def test_edge_aware_smoothness_is_cheap_on_image_edges():
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 2:] = 1.0  # one vertical mask edge between columns 1 and 2
+    on_edge = torch.ones(1, 1, 4, 3)
+    on_edge[..., 1] = 0.0  # the image has an edge there: crossing costs nothing
+    flat = torch.ones(1, 1, 4, 3)
+    wy = torch.ones(1, 1, 3, 4)
+    assert edge_aware_smoothness(mask, on_edge, wy).item() == 0.0
+    assert edge_aware_smoothness(mask, flat, wy).item() == pytest.approx(1 / 3)
