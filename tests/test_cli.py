@@ -290,12 +290,12 @@ def test_dehaze_subcommand(tmp_path):
     write_image(tmp_path / "hazy.png", _u8(hazy))
     out = tmp_path / "out"
     assert (
-        cli.main(["dehaze", str(tmp_path / "hazy.png"), "--airlight", "0.9", "--out", str(out), *FAST]) == 0
+        cli.main(["dehaze", str(tmp_path / "hazy.png"), "--airlight", "230", "--out", str(out), *FAST]) == 0
     )
     assert {"hazy_dehaze.png", "hazy_dehaze_transmission.tif", "hazy_dehaze.json"} <= {
         p.name for p in out.iterdir()
     }
-    assert _sidecar(out / "hazy_dehaze.json")["parameters"]["airlight"] == [0.9]
+    assert _sidecar(out / "hazy_dehaze.json")["parameters"]["airlight"] == [230.0]
 
 
 def test_local_cluster_gives_the_in_process_results(image_folder, tmp_path):
@@ -370,3 +370,48 @@ def test_expand_inputs_folders_globs_and_missing(tmp_path):
     )
     assert sorted(f.name for f in files) == ["x.png", "y.tif"]  # no duplicates, no text file
     assert problems and problems[0][0].endswith("zz")
+
+
+def test_scheduler_address_submits_to_a_running_cluster(image_folder, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        status = cli.main(
+            ["denoise", str(image_folder / "rgb.png"), "--out", str(tmp_path / "o"), *FAST]
+            + ["--scheduler", cluster.scheduler_address]
+        )
+    assert status == 0
+    assert (tmp_path / "o" / "rgb_denoise.png").is_file()
+
+
+def test_ctrl_c_stops_the_batch_and_keeps_finished_results(image_folder, tmp_path, capsys, monkeypatch):
+    real_run_job = cli.run_job
+    calls = []
+
+    def interrupted_second_time(job):
+        calls.append(job["name"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_run_job(job)
+
+    monkeypatch.setattr(cli, "run_job", interrupted_second_time)
+    good = [str(image_folder / "rgb.png"), str(image_folder / "gray16.tif")]
+    status = cli.main(["denoise", *good, "--out", str(tmp_path / "o"), *FAST])
+    assert status == cli.EXIT_INTERRUPTED
+    assert "interrupted" in capsys.readouterr().err
+    assert len(list((tmp_path / "o").glob("*.json"))) == 1  # the finished one, nothing half-written
+    assert not list((tmp_path / "o").glob(".*part*"))
+
+
+def test_demo_gui_with_a_display_opens_napari(tmp_path, monkeypatch):
+    import types
+
+    opened = []
+    fake = types.ModuleType("napari_doubledip._qt.demo")
+    fake.launch_demo = lambda task="denoise", run=True: opened.append((task, run))
+    monkeypatch.setitem(sys.modules, "napari_doubledip._qt.demo", fake)
+    monkeypatch.setenv("DISPLAY", ":99")
+    assert cli.main(["demo", "--gui", "--task", "segment", "--out", str(tmp_path / "d")]) == 0
+    assert opened == [("segment", True)]
+    assert not (tmp_path / "d").exists()  # nothing ran headless

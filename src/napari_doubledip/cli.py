@@ -485,7 +485,7 @@ def plan_batch(args: argparse.Namespace) -> Plan:
     from ._io import expand_inputs
 
     plan = Plan()
-    out: Path = args.out
+    out: Path = args.out.resolve()  # absolute paths: dask workers may run in another folder
     files, problems = expand_inputs(args.inputs, exclude=out)
     plan.failed.extend(problems)
     task = args.task
@@ -526,7 +526,7 @@ def plan_batch(args: argparse.Namespace) -> Plan:
                 if aux_spec:
                     if isinstance(aux[f], Exception):
                         raise aux[f]
-                    extra[aux_name] = str(aux[f])
+                    extra[aux_name] = str(aux[f].resolve())
                     record.append({aux_name: _file_record(aux[f])})
                 if task == "inpaint":
                     extra["invert_mask"] = bool(args.invert_mask)
@@ -537,7 +537,7 @@ def plan_batch(args: argparse.Namespace) -> Plan:
                 plan.failed.append((f.name, str(exc)))
                 continue
             request = {**common, "inputs": record, **{k: v for k, v in extra.items() if k != aux_name}}
-            base = {"task": task, "inputs": [str(f)], "options": opts, **extra}
+            base = {"task": task, "inputs": [str(f.resolve())], "options": opts, **extra}
             if n_frames is None:
                 ext = _ext_for(f)
                 outputs = _outputs_for(task, name, out, ext, ext)
@@ -609,7 +609,7 @@ def plan_batch(args: argparse.Namespace) -> Plan:
             record = [_file_record(f) for f in members]
             extra = {}
             if task == "watermark" and args.hint:
-                extra["hint"] = str(args.hint)
+                extra["hint"] = str(Path(args.hint).resolve())
                 record.append({"hint": _file_record(Path(args.hint))})
         except (OSError, ValueError) as exc:
             plan.failed.append((name, str(exc)))
@@ -626,7 +626,7 @@ def plan_batch(args: argparse.Namespace) -> Plan:
         add_job(
             {
                 "task": task,
-                "inputs": [str(f) for f in members],
+                "inputs": [str(f.resolve()) for f in members],
                 "options": opts,
                 **extra,
                 "name": name,
