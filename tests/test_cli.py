@@ -415,3 +415,26 @@ def test_demo_gui_with_a_display_opens_napari(tmp_path, monkeypatch):
     assert cli.main(["demo", "--gui", "--task", "segment", "--out", str(tmp_path / "d")]) == 0
     assert opened == [("segment", True)]
     assert not (tmp_path / "d").exists()  # nothing ran headless
+
+
+def test_output_folder_inside_or_equal_to_the_input_folder(image_folder, capsys):
+    (image_folder / "broken.png").unlink()
+    for out in (image_folder / "results", image_folder):
+        assert cli.main(["denoise", str(image_folder), "--out", str(out), *FAST]) == 0
+        capsys.readouterr()
+        # a rerun neither takes the results as inputs nor redoes the work
+        assert cli.main(["denoise", str(image_folder), "--out", str(out), *FAST]) == 0
+        assert "0 done, 2 skipped" in capsys.readouterr().err
+    assert not list(image_folder.rglob("*_denoise_denoise*"))
+
+
+def test_in_process_run_leaves_torch_threads_alone(image_folder, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    cli.main(
+        ["denoise", str(image_folder / "rgb.png"), "--out", str(tmp_path), *FAST, "--threads", str(want)]
+    )
+    assert torch.get_num_threads() == before
+    assert _sidecar(tmp_path / "rgb_denoise.json")["run_params"]["threads"] == want

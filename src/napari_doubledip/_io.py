@@ -33,7 +33,7 @@ def _is_image_name(path: Path) -> bool:
 
 
 def expand_inputs(
-    items: Iterable[str], exclude: Path | None = None
+    items: Iterable[str], exclude: Path | None = None, exclude_files: Iterable[Path] = ()
 ) -> tuple[list[Path], list[tuple[str, str]]]:
     """Turn command-line INPUTS (files, folders, globs) into image files.
 
@@ -43,7 +43,10 @@ def expand_inputs(
         Paths of files (taken as given, whatever their ending), folders (their image files,
         recursively, sorted) or glob patterns (``**`` allowed).
     exclude
-        A folder whose files are never taken (the output folder).
+        The output folder: a folder or glob does not take files from inside it (unless the
+        folder named is that folder itself).
+    exclude_files
+        Files a folder or glob never takes (results recorded by earlier runs).
 
     Returns
     -------
@@ -53,12 +56,16 @@ def expand_inputs(
     files: list[Path] = []
     problems: list[tuple[str, str]] = []
     excluded = exclude.resolve() if exclude is not None else None
+    skip = {Path(f).resolve() for f in exclude_files}
 
-    def keep(p: Path) -> bool:
-        if excluded is None:
+    def keep(p: Path, root: Path) -> bool:
+        resolved = p.resolve()
+        if resolved in skip:
+            return False
+        if excluded is None or root.resolve() == excluded:
             return True
         try:
-            p.resolve().relative_to(excluded)
+            resolved.relative_to(excluded)
         except ValueError:
             return True
         return False
@@ -68,14 +75,16 @@ def expand_inputs(
         if path.is_file():
             found = [path]
         elif path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_image_name(p) and keep(p))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_image_name(p) and keep(p, path))
             found = [p for p in found if not any(part.startswith(".") for part in p.relative_to(path).parts)]
             if not found:
                 problems.append((item, "folder holds no image files (" + ", ".join(IMAGE_SUFFIXES) + ")"))
         else:
             matches = sorted(glob.glob(item, recursive=True))
             found = [
-                Path(m) for m in matches if Path(m).is_file() and _is_image_name(Path(m)) and keep(Path(m))
+                Path(m)
+                for m in matches
+                if Path(m).is_file() and _is_image_name(Path(m)) and keep(Path(m), Path(m).parent)
             ]
             if not found:
                 problems.append((item, "no such file, folder or matching image"))

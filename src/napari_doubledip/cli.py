@@ -330,6 +330,21 @@ def sidecar_matches(sidecar: Path, request: dict[str, Any], outputs: Sequence[st
 # Planning: inputs -> jobs
 
 
+def recorded_outputs(folder: Path, recursive: bool = False) -> list[Path]:
+    """The result files that the sidecars in ``folder`` record (never taken as inputs)."""
+    found = []
+    sidecars = Path(folder).rglob("*.json") if recursive else Path(folder).glob("*.json")
+    for sidecar in sorted(sidecars):
+        try:
+            recorded = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            continue
+        outputs = recorded.get("outputs") if isinstance(recorded, dict) and "request" in recorded else None
+        if isinstance(outputs, dict):
+            found += [sidecar.parent / str(name) for name in outputs.values()]
+    return found
+
+
 def _unique_stems(files: Sequence[Path]) -> dict[Path, str]:
     """A distinct output stem per file: its stem, prefixed by parent folders where stems collide."""
     stems = {f: f.stem for f in files}
@@ -486,7 +501,11 @@ def plan_batch(args: argparse.Namespace) -> Plan:
 
     plan = Plan()
     out: Path = args.out.resolve()  # absolute paths: dask workers may run in another folder
-    files, problems = expand_inputs(args.inputs, exclude=out)
+    results = recorded_outputs(out)
+    for item in args.inputs:
+        if Path(item).is_dir():
+            results += recorded_outputs(Path(item), recursive=True)
+    files, problems = expand_inputs(args.inputs, exclude=out, exclude_files=results)
     plan.failed.extend(problems)
     task = args.task
     opts = _api_options(args)
@@ -912,9 +931,15 @@ class _Reporter:
 
 
 def _run_in_process(jobs: list[dict[str, Any]], reporter: _Reporter) -> None:
-    for job in jobs:
-        reporter.start(job)
-        reporter.finish(run_job(job))
+    torch = sys.modules.get("torch")  # called from Python: leave torch's thread count as it was
+    threads_before = torch.get_num_threads() if torch is not None else None
+    try:
+        for job in jobs:
+            reporter.start(job)
+            reporter.finish(run_job(job))
+    finally:
+        if threads_before is not None and torch.get_num_threads() != threads_before:
+            torch.set_num_threads(threads_before)
 
 
 def _dask_client(args: argparse.Namespace) -> tuple[Any, Any]:
