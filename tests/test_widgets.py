@@ -287,3 +287,32 @@ def test_demo_opens_sample_and_widget(make_napari_viewer_proxy, qtbot):
     assert widget.input_picker.value().name == "composite"
     assert widget.hint_picker.value().name.startswith("hints")
     assert not widget.is_running
+
+
+def test_closing_the_widget_stops_its_run(viewer, qtbot, image32):
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise", steps=1_000_000)
+    widget.run_button.click()
+    worker = widget.worker
+    qtbot.waitUntil(lambda: widget.state.updates >= 1, timeout=TIMEOUT_MS)
+    viewer.window.remove_dock_widget(widget)  # what napari's close button does
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=10_000)
+
+
+def test_a_failing_run_reports_advice_and_cleans_up(viewer, qtbot, image32, monkeypatch):
+    from napari_doubledip import api
+
+    def failing_stream(image, **options):
+        def gen():
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            yield  # pragma: no cover - makes this a generator
+
+        return gen()
+
+    monkeypatch.setattr(api, "denoise_stream", failing_stream)
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise")
+    click_run_and_wait(qtbot, widget, timeout=20_000)
+    assert "smaller image" in widget.status.text() and "cpu" in widget.status.text()
+    assert [layer.name for layer in viewer.layers] == ["img"]  # the empty output layer is gone
+    assert widget.run_button.isEnabled()

@@ -21,6 +21,7 @@ __all__ = [
     "RESULT_KEY",
     "InputError",
     "OutputTarget",
+    "RunFailed",
     "RunPlan",
     "RunState",
     "frame_indices",
@@ -162,25 +163,42 @@ class RunPlan:
         return function(*args, **self.options)
 
 
+class RunFailed(Exception):
+    """A run raised ``original`` (wrapped: the thread worker would swallow a bare RuntimeError)."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(f"{type(original).__name__}: {original}")
+        self.original = original
+
+
 def run_frames(
     plan: RunPlan, first: Generator, stop: threading.Event
 ) -> Generator[tuple[int, Any], None, list]:
     """Worker body: run the frames one after the other, yielding ``(frame position, snapshot)``.
 
     Returns the list of the frames' results (fewer than the frames when stopped).
+
+    Raises
+    ------
+    RunFailed
+        Wrapping whatever the engine raised (superqt's worker takes a bare ``RuntimeError``,
+        such as torch's out-of-memory error, for a deleted worker and ends without a signal).
     """
     results = []
-    for position in range(len(plan.frames)):
-        if position and stop.is_set():
-            break
-        stream = first if position == 0 else plan.stream(position)
-        while True:
-            try:
-                snapshot = next(stream)
-            except StopIteration as end:
-                results.append(end.value)
+    try:
+        for position in range(len(plan.frames)):
+            if position and stop.is_set():
                 break
-            yield position, snapshot
+            stream = first if position == 0 else plan.stream(position)
+            while True:
+                try:
+                    snapshot = next(stream)
+                except StopIteration as end:
+                    results.append(end.value)
+                    break
+                yield position, snapshot
+    except Exception as exc:
+        raise RunFailed(exc) from exc
     return results
 
 

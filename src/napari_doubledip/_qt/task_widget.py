@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import numpy as np
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QEvent, Qt, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,6 +50,7 @@ NET_PRESETS = ("default", "dip-classic", "doubledip")
 
 def explain_error(exc: BaseException) -> str:
     """A message for a failed run, with advice for the usual causes."""
+    exc = getattr(exc, "original", exc)
     text = f"{type(exc).__name__}: {exc}"
     low = str(exc).lower()
     if "out of memory" in low or type(exc).__name__ == "OutOfMemoryError":
@@ -586,12 +587,17 @@ class TaskWidget(QWidget):
                 self.stop()
 
     # ------------------------------------------------------------------ closing
+    def event(self, event: QEvent) -> bool:
+        """Stop the run when the widget leaves its dock (napari's close button) or its window closes."""
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self._stop.set()
+        return super().event(event)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.parent() is None or not self.window().isVisible():
+            self._stop.set()
+        super().hideEvent(event)
+
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         self._stop.set()
         super().closeEvent(event)
-
-    def close_viewer_connections(self) -> None:
-        """Stop the run and stop following the viewer (called when the widget goes away)."""
-        self._stop.set()
-        self._watcher.disconnect()
-        self.viewer.layers.events.removed.disconnect(self._on_layer_removed)
