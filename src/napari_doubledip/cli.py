@@ -234,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     _common_options(demo)
     demo.set_defaults(max_seconds=60.0, command="demo")
+    for action in demo._actions:
+        if action.dest == "max_seconds":
+            action.help = "time cap in seconds (default 60)"
+        elif action.dest == "out":
+            action.help = "output folder (default results/demo)"
     return parser
 
 
@@ -681,9 +686,10 @@ class _JobProgress:
         cap = f"/{snap.total}" if snap.total else ""
         loss = snap.losses.get("total")
         loss_text = f", loss {loss:.5g}" if loss is not None else ""
+        eta = f", eta {_fmt_seconds(snap.eta)}" if snap.step >= 10 else ""  # set-up skews early guesses
         _say(
             f"    {self.name}: step {snap.step}{cap} ({snap.progress:.0%}), {_fmt_seconds(snap.elapsed)}"
-            f" elapsed, eta {_fmt_seconds(snap.eta)}{loss_text}"
+            f" elapsed{eta}{loss_text}"
         )
 
 
