@@ -259,10 +259,12 @@ def test_stack_current_frame_and_all_frames(viewer, qtbot, photo48):
     assert single.data.shape == (32, 32)
     assert single.metadata["doubledip"]["steps_run"] == 3
 
+    source.scale = (4, 1, 1)
     widget.all_frames.setChecked(True)
     state = click_run_and_wait(qtbot, widget)
     out = viewer.layers["movie · denoised"]
-    assert out.data.shape == stack.shape
+    assert out.data.shape == stack.shape and tuple(out.scale) == (4, 1, 1)
+    assert [layer.name for layer in viewer.layers] == ["movie", "movie · denoised"]
     assert all(np.any(out.data[t] != 0) for t in range(3))
     assert len(state.results) == 3 and len(out.metadata["doubledip"]["per_frame"]) == 3
     np.testing.assert_array_equal(source.data, stack)
@@ -282,8 +284,9 @@ def test_demo_opens_sample_and_widget(make_napari_viewer_proxy, qtbot):
     from napari_doubledip._qt.demo import open_demo
 
     viewer = make_napari_viewer_proxy()
-    _viewer, widget = open_demo("segment", run=False, viewer=viewer)
+    _viewer, widget = open_demo("segment", run=False, viewer=viewer, steps=7, seed=3, device="cpu")
     assert widget.spec.name == "segment"
+    assert (widget.steps.value(), widget.seed.value(), widget.device.currentData()) == (7, 3, "cpu")
     assert widget.input_picker.value().name == "composite"
     assert widget.hint_picker.value().name.startswith("hints")
     assert not widget.is_running

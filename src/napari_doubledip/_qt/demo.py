@@ -19,7 +19,16 @@ DEMOS: dict[str, tuple[str, str]] = {
 PLUGIN = "napari-doubledip"
 
 
-def open_demo(task: str = "denoise", run: bool = True, viewer: Any = None, **viewer_options: Any) -> tuple:
+def open_demo(
+    task: str = "denoise",
+    run: bool = True,
+    viewer: Any = None,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+) -> tuple[Any, Any]:
     """Load ``task``'s sample into a viewer, dock its widget and optionally start it.
 
     Parameters
@@ -29,7 +38,9 @@ def open_demo(task: str = "denoise", run: bool = True, viewer: Any = None, **vie
     run
         Click Run.
     viewer
-        A viewer to use (default: a new one, made with ``viewer_options``).
+        A viewer to use (default: a new one).
+    steps, max_seconds, seed, device
+        Settings for the widget (default: the widget's own).
 
     Returns
     -------
@@ -42,20 +53,44 @@ def open_demo(task: str = "denoise", run: bool = True, viewer: Any = None, **vie
         raise ValueError(f"unknown demo task {task!r}; choose one of {sorted(DEMOS)}")
     sample, display_name = DEMOS[task]
     if viewer is None:
-        viewer = napari.Viewer(title=f"napari-doubledip demo: {display_name}", **viewer_options)
+        viewer = napari.Viewer(title=f"napari-doubledip demo: {display_name}")
     layers = viewer.open_sample(PLUGIN, sample)
     _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, display_name)
     images = [layer for layer in layers or [] if isinstance(layer, napari.layers.Image)]
     if images:
         widget.set_inputs(images)
+    if steps is not None:
+        widget.steps.setValue(int(steps))
+    if max_seconds is not None:
+        widget.max_seconds.setValue(float(max_seconds))
+    if seed is not None:
+        widget.seed.setValue(int(seed))
+    if device is not None:
+        _choose_device(widget, device)
     if run:
         widget.run()
     return viewer, widget
 
 
-def launch_demo(task: str = "denoise", run: bool = True) -> None:
+def _choose_device(widget: Any, device: str) -> None:
+    names = [widget.device.itemData(i) for i in range(widget.device.count())]
+    wanted = {"cuda": "cuda:0"}.get(device, device)
+    if wanted not in names:
+        raise ValueError(f"device {device!r} is not available here; choose one of {names}")
+    widget.device.setCurrentIndex(names.index(wanted))
+
+
+def launch_demo(
+    task: str = "denoise",
+    run: bool = True,
+    *,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+) -> None:
     """Open the demo of ``task`` (see :func:`open_demo`) and hand over to napari's event loop."""
     import napari
 
-    open_demo(task, run=run)
+    open_demo(task, run=run, steps=steps, max_seconds=max_seconds, seed=seed, device=device)
     napari.run()

@@ -440,14 +440,21 @@ class TaskWidget(QWidget):
             for key, source in pairs:
                 tag = {"task": self.spec.name, "source": source.name, "key": output.key}
                 layer_type = Labels if output.kind == "labels" else Image
+                ndim = source.ndim if plan.all_frames else 2
                 layer = self._find_output(tag)
-                created = layer is None or not isinstance(layer, layer_type)
+                created = layer is None or not isinstance(layer, layer_type) or layer.ndim != ndim
                 if created:
-                    if layer is not None:
+                    position = None
+                    if layer is not None:  # same output, other kind or dimensions: replace in place
+                        position = list(self.viewer.layers).index(layer)
                         self.viewer.layers.remove(layer)
                     layer = self._add_output_layer(plan, source, output, tag)
+                    if position is not None:
+                        self.viewer.layers.move(len(self.viewer.layers) - 1, position)
                 else:
                     layer.metadata.pop(RESULT_KEY, None)
+                    layer.scale = tuple(source.scale)[-ndim:]
+                    layer.translate = tuple(source.translate)[-ndim:]
                 targets.append(OutputTarget(output, key, layer, source, created))
         return targets
 
