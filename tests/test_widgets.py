@@ -258,6 +258,7 @@ def test_stack_current_frame_and_all_frames(viewer, qtbot, photo48):
     single = viewer.layers["movie · denoised"]
     assert single.data.shape == (32, 32)
     assert single.metadata["doubledip"]["steps_run"] == 3
+    assert single.metadata["doubledip"]["frames"] == [[2]]
 
     source.scale = (4, 1, 1)
     widget.all_frames.setChecked(True)
@@ -319,3 +320,22 @@ def test_a_failing_run_reports_advice_and_cleans_up(viewer, qtbot, image32, monk
     assert "smaller image" in widget.status.text() and "cpu" in widget.status.text()
     assert [layer.name for layer in viewer.layers] == ["img"]  # the empty output layer is gone
     assert widget.run_button.isEnabled()
+
+
+@pytest.mark.parametrize("task", ["denoise", "inpaint", "segment", "separate", "watermark", "dehaze"])
+def test_every_demo_runs_on_its_sample(make_napari_viewer_proxy, qtbot, task):
+    """The samples load, the widget picks them up by itself, and a short run fills every output."""
+    from napari_doubledip._qt.demo import open_demo
+
+    if task == "dehaze":
+        pytest.importorskip("napari_doubledip.core.tasks.dehaze")
+    viewer = make_napari_viewer_proxy()
+    _viewer, widget = open_demo(task, run=False, viewer=viewer, steps=2, device="cpu")
+    widget.min_interval.setValue(0)
+    inputs = [np.array(layer.data, copy=True) for layer in viewer.layers]
+    state = click_run_and_wait(qtbot, widget)
+    assert len(state.results) == 1, widget.status.text()
+    assert all(target.updated for target in state.targets)
+    assert all("doubledip" in target.layer.metadata for target in state.targets)
+    for before, layer in zip(inputs, viewer.layers):
+        np.testing.assert_array_equal(layer.data, before)

@@ -485,7 +485,7 @@ class TaskWidget(QWidget):
             np.zeros(lead + frame, source.dtype),
             rgb=rgb,
             contrast_limits=tuple(source.contrast_limits),
-            colormap=None if rgb else source.colormap.name,
+            colormap=None if rgb else source.colormap,
             **geometry,
         )
 
@@ -538,8 +538,9 @@ class TaskWidget(QWidget):
                 "final_losses": info.get("final_losses", dict(state.last_snapshot.losses)),
             }
         )
-        if len(state.plan.frames) > 1:
+        if state.plan.frames[0]:  # a stack: which frames were processed
             info["frames"] = [list(index) for index in state.plan.frames[: len(results)]]
+        if len(state.plan.frames) > 1:
             info["per_frame"] = [dict(getattr(r, "params", {}) or {}) for r in results]
         for target in state.targets:
             if target.layer is not None:
