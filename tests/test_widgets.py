@@ -215,6 +215,10 @@ def test_separate_widget_two_mixtures(viewer, qtbot, image32):
     widget = open_widget(viewer, "Separate layers", steps=4)
     assert [layer.name for layer in widget.inputs()] == ["mix 1", "mix 2"]
     click_run_and_wait(qtbot, widget)
+    # its own outputs are not offered as its inputs; another task's widget offers them
+    assert [layer.name for layer in widget.input_picker.layers()] == ["mix 1", "mix 2"]
+    denoise = open_widget(viewer, "Denoise")
+    assert "mix 1 · layer A" in [layer.name for layer in denoise.input_picker.layers()]
     for name in ("mix 1 · layer A", "mix 1 · layer B"):
         assert viewer.layers[name].data.shape == image32.shape
         assert "doubledip" in viewer.layers[name].metadata

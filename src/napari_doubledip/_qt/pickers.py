@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from qtpy.QtCore import Qt, Signal
@@ -60,8 +61,8 @@ class LayerWatcher:
         self._named = []
 
 
-def _matches(layer: Any, types: tuple[type, ...]) -> bool:
-    return isinstance(layer, types)
+def _always(layer: Any) -> bool:
+    return True
 
 
 class LayerCombo(QComboBox):
@@ -75,14 +76,24 @@ class LayerCombo(QComboBox):
         Layer classes listed.
     optional
         Add a first "(none)" entry.
+    accept
+        Further filter: list a layer only when ``accept(layer)``.
     """
 
     changed = Signal()
 
-    def __init__(self, viewer: Any, types: tuple[type, ...], optional: bool = False, parent=None) -> None:
+    def __init__(
+        self,
+        viewer: Any,
+        types: tuple[type, ...],
+        optional: bool = False,
+        accept: Callable[[Any], bool] = _always,
+        parent=None,
+    ) -> None:
         super().__init__(parent)
         self.viewer = viewer
         self.types = types
+        self.accept = accept
         self.optional = optional
         self._layers: list[Any] = []
         self.currentIndexChanged.connect(lambda _i: self.changed.emit())
@@ -105,7 +116,9 @@ class LayerCombo(QComboBox):
     def refresh(self) -> None:
         """Re-list the layers, keeping the chosen one when it still exists."""
         current = self.value()
-        self._layers = [layer for layer in self.viewer.layers if _matches(layer, self.types)]
+        self._layers = [
+            layer for layer in self.viewer.layers if isinstance(layer, self.types) and self.accept(layer)
+        ]
         self.blockSignals(True)
         self.clear()
         if self.optional:
@@ -131,10 +144,13 @@ class LayerCheckList(QWidget):
 
     changed = Signal()
 
-    def __init__(self, viewer: Any, types: tuple[type, ...], parent=None) -> None:
+    def __init__(
+        self, viewer: Any, types: tuple[type, ...], accept: Callable[[Any], bool] = _always, parent=None
+    ) -> None:
         super().__init__(parent)
         self.viewer = viewer
         self.types = types
+        self.accept = accept
         self.list = QListWidget()
         self.list.setMaximumHeight(110)
         self.list.setToolTip("Tick the images to use; their order is the order of the list")
@@ -158,7 +174,9 @@ class LayerCheckList(QWidget):
 
     def refresh(self, check_new: bool = False) -> None:
         """Follow the viewer: drop removed layers, rename, append new layers (unticked)."""
-        layers = [layer for layer in self.viewer.layers if _matches(layer, self.types)]
+        layers = [
+            layer for layer in self.viewer.layers if isinstance(layer, self.types) and self.accept(layer)
+        ]
         self.list.blockSignals(True)
         kept = []
         for item in self._items():

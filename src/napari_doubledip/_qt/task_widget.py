@@ -118,10 +118,12 @@ class TaskWidget(QWidget):
 
         form = QFormLayout()
         if spec.multi_input:
-            self.input_picker: LayerCombo | LayerCheckList = LayerCheckList(self.viewer, (Image,))
+            self.input_picker: LayerCombo | LayerCheckList = LayerCheckList(
+                self.viewer, (Image,), accept=self._is_input_candidate
+            )
             form.addRow("Images", self.input_picker)
         else:
-            self.input_picker = LayerCombo(self.viewer, (Image,))
+            self.input_picker = LayerCombo(self.viewer, (Image,), accept=self._is_input_candidate)
             form.addRow("Image", self.input_picker)
         self.input_picker.changed.connect(self._update_frame_controls)
         self.hint_picker: LayerCombo | None = None
@@ -277,6 +279,11 @@ class TaskWidget(QWidget):
             if layers:
                 self.hint_picker.set_value(layers[0])
         self._update_frame_controls()
+
+    def _is_input_candidate(self, layer: Any) -> bool:
+        """Any image but this task's own outputs (those of other tasks may be chained)."""
+        tag = layer.metadata.get(OUTPUT_TAG)
+        return not (isinstance(tag, dict) and tag.get("task") == self.spec.name)
 
     def _on_layers_changed(self) -> None:
         try:
