@@ -13,8 +13,10 @@ from napari_doubledip.core.tasks.dehaze import (
     DehazeTask,
     dark_channel,
     default_patch_size,
+    envelope_transmission,
     estimate_airlight,
     guided_filter,
+    transmission_lower_bound,
 )
 
 from .conftest import psnr
@@ -92,7 +94,31 @@ def test_dehazing_raises_psnr(hazy48, seed):
     hazy, clear, _, _ = hazy48
     result = dd.dehaze(hazy, steps=40, device="cpu", threads=1, seed=seed)
     before, after = psnr(hazy, clear), psnr(result.image, clear)
-    assert after > before + 2.0, (before, after)
+    assert after > before + 6.0, (before, after)
+
+
+def test_generator_output_and_dcp_guide_also_dehaze(hazy48):
+    hazy, clear, _, _ = hazy48
+    result = dd.dehaze(hazy, steps=40, device="cpu", threads=1, output="generator", guide="dcp")
+    assert result.params["output"] == "generator" and result.params["guide"] == "dcp"
+    assert psnr(result.image, clear) > psnr(hazy, clear) + 2.0
+
+
+def test_learnt_transmission_is_near_the_true_one(hazy48):
+    hazy, _, transmission, _ = hazy48
+    result = dd.dehaze(hazy, steps=30, **FAST)
+    err = np.mean(np.abs(result.transmission - transmission))
+    assert err < 0.1, err  # "no haze" (t = 1) is 0.53 off, the true airlight and t give 0
+
+
+def test_envelope_rests_on_the_lower_bound(hazy48):
+    hazy, _, transmission, airlight = hazy48
+    unit = np.moveaxis(hazy, -1, 0)
+    bound = transmission_lower_bound(unit, airlight)
+    assert np.all(bound <= transmission + 1e-5)  # J >= 0 everywhere
+    envelope = envelope_transmission(unit, airlight, omega=1.0)
+    assert np.mean(envelope >= bound - 0.02) > 0.97
+    assert np.mean(np.abs(envelope - transmission)) < 0.1
 
 
 def test_stream_yields_snapshots_with_keys(hazy48):
@@ -128,6 +154,10 @@ def test_bad_inputs_raise_clear_errors(hazy48):
         DehazeTask(hazy, patch=4)
     with pytest.raises(ValueError, match="lr"):
         DehazeTask(hazy, lr=0)
+    with pytest.raises(ValueError, match="guide"):
+        DehazeTask(hazy, guide="magic")
+    with pytest.raises(ValueError, match="output"):
+        DehazeTask(hazy, output="both")
     assert np.isnan(bad[3, 4, 1])  # the caller's array is untouched
 
 

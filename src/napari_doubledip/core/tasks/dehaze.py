@@ -28,8 +28,10 @@ __all__ = [
     "dark_channel",
     "dcp_transmission",
     "default_patch_size",
+    "envelope_transmission",
     "estimate_airlight",
     "guided_filter",
+    "transmission_lower_bound",
 ]
 
 
@@ -142,6 +144,47 @@ def dcp_transmission(
     return guided_filter(guide, raw, radius, eps).astype(np.float32)
 
 
+def transmission_lower_bound(unit: np.ndarray, airlight: np.ndarray) -> np.ndarray:
+    """Per-pixel lowest transmission that keeps the clear image non-negative: ``1 - min_c(I_c / A_c)``.
+
+    From ``J = (I - A) / t + A >= 0``; equality where the clear image has a black channel.
+    """
+    a = np.maximum(np.asarray(airlight, np.float64), 1e-3)[:, None, None]
+    return 1.0 - (unit / a).min(axis=0)
+
+
+def envelope_transmission(
+    unit: np.ndarray,
+    airlight: np.ndarray,
+    omega: float = 0.95,
+    sigma: float | None = None,
+    iterations: int = 100,
+) -> np.ndarray:
+    """A smooth transmission resting on the per-pixel lower bound from below-zero clear values.
+
+    The dark-channel idea without its patches: the transmission is smooth and the clear image
+    has a black channel somewhere near every pixel, so ``t`` is the smallest smooth surface over
+    :func:`transmission_lower_bound`. Computed by repeated Gaussian smoothing of
+    ``max(t, bound)`` (``iterations`` times, ``sigma`` default ``min(Y, X) / 64``: the envelope
+    spreads over about ``sigma * sqrt(iterations)`` pixels), then ``1 - omega * (1 - t)`` keeps a
+    little haze as He et al. do. Unlike the dark channel's patch minimum it follows a depth
+    ramp instead of being piecewise constant, and needs no edge-aware refinement.
+
+    Returns
+    -------
+    float32 ``(Y, X)``, not clipped.
+    """
+    from scipy import ndimage
+
+    bound = transmission_lower_bound(unit, airlight)
+    if sigma is None:
+        sigma = max(1.0, min(bound.shape) / 64)
+    t = bound.copy()
+    for _ in range(int(iterations)):
+        t = ndimage.gaussian_filter(np.maximum(t, bound), sigma, mode="nearest")
+    return (1.0 - omega * (1.0 - t)).astype(np.float32)
+
+
 def _edge_weights(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Contrast-sensitive weights ``exp(-beta |dI|^2)`` along X and Y of a ``(1, C, Y, X)`` image."""
     dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum(dim=1, keepdim=True)
@@ -165,13 +208,22 @@ class DehazeTask(Task):
     estimated from the dark channel. The loss is::
 
         |t J + (1 - t) A - I|^2                          reconstruction
-        + w_prior(step) |t - t_dcp|^2                     guide towards the dark-channel estimate
+        + w_prior(step) |t - t_guide|^2                   guide towards a prior transmission
         + smooth_weight * edge-aware TV(t)                transmission changes at image edges
-        + dark_weight * mean(dark channel of J)           the clear image is not hazy
+        + dark_weight * mean(dark channel of J)           the clear image is not hazy (off by default)
 
-    ``t_dcp`` is the dark-channel-prior transmission refined by a guided filter; its weight starts
-    at ``prior_weight`` and decays to ``prior_weight * prior_floor`` with a time constant of
-    ``prior_decay`` steps, so the generators can correct it where the data disagree.
+    ``t_guide`` is :func:`envelope_transmission` (``guide="envelope"``, the smallest smooth
+    transmission that keeps the clear image non-negative) or the dark-channel-prior transmission
+    refined by a guided filter (``guide="dcp"``). Its weight starts at ``prior_weight`` and decays
+    to ``prior_weight * prior_floor`` with a time constant of ``prior_decay`` steps, so the
+    generators correct it where the data disagree: with ``J`` bounded to [0, 1] by its sigmoid, the
+    reconstruction pushes ``t`` up wherever the guide would need a clear value outside [0, 1].
+
+    The reported clear image (``output="inverse"``, default) inverts the model with the learnt
+    transmission, ``J = (I - (1 - t) A) / t``: at a CPU budget of a few hundred steps the image
+    generator is still far blurrier than that (measured on astronaut at 128 px after 600 steps:
+    22.4 dB for the generator, 28.6 dB for the inversion). ``output="generator"`` reports the
+    generator's ``J`` (smoother; better for noisy inputs, which the inversion amplifies by ``1/t``).
 
     Parameters
     ----------
@@ -191,9 +243,13 @@ class DehazeTask(Task):
     patch
         Dark-channel window (``None``: :func:`default_patch_size`).
     omega
-        Haze kept by the dark-channel estimate (He et al.: 0.95).
+        Haze kept by the guide transmission (He et al.: 0.95).
+    guide
+        ``"envelope"`` or ``"dcp"``: the transmission the prior term pulls towards.
+    output
+        ``"inverse"`` or ``"generator"``: where the reported clear image comes from (see above).
     prior_weight, prior_decay, prior_floor
-        Weight of the pull towards the dark-channel transmission, its decay time constant (steps)
+        Weight of the pull towards the guide transmission, its decay time constant (steps)
         and the fraction of the weight that stays.
     smooth_weight
         Weight of the edge-aware total variation of ``t``.
@@ -219,6 +275,8 @@ class DehazeTask(Task):
         t_min: float = 0.05,
         patch: int | None = None,
         omega: float = 0.95,
+        guide: str = "envelope",
+        output: str = "inverse",
         prior_weight: float = 1.0,
         prior_decay: float = 200.0,
         prior_floor: float = 0.05,
@@ -246,6 +304,12 @@ class DehazeTask(Task):
         if int(patch) != patch or patch < 1 or patch % 2 == 0:
             raise ValueError(f"patch must be an odd positive integer, got {patch}")
         self.patch = int(patch)
+        if guide not in ("envelope", "dcp"):
+            raise ValueError(f"guide must be 'envelope' or 'dcp', got {guide!r}")
+        self.guide = guide
+        if output not in ("inverse", "generator"):
+            raise ValueError(f"output must be 'inverse' or 'generator', got {output!r}")
+        self.output = output
         self.net_config = resolve_net_config(net)
         self.t_config = resolve_net_config(t_net)
         self.net_name = net if isinstance(net, str) else "custom"
@@ -263,9 +327,11 @@ class DehazeTask(Task):
         else:
             self.airlight_unit = self._check_airlight(airlight, scale)
             self.airlight_source = "given"
-        self.t_dcp = np.clip(
-            dcp_transmission(self.unit, self.airlight_unit, self.patch, self.omega), self.t_min, 1.0
-        )
+        if guide == "dcp":
+            t_guide = dcp_transmission(self.unit, self.airlight_unit, self.patch, self.omega)
+        else:
+            t_guide = envelope_transmission(self.unit, self.airlight_unit, self.omega)
+        self.t_prior = np.clip(t_guide, self.t_min, 1.0).astype(np.float32)
 
     def _check_airlight(self, airlight: Any, scale: float) -> np.ndarray:
         """Validate a caller's airlight (scalar or per channel, image range); return it in unit range."""
@@ -305,14 +371,14 @@ class DehazeTask(Task):
         self.airlight = torch.as_tensor(self.airlight_unit, dtype=torch.float32, device=ctx.device).view(
             1, -1, 1, 1
         )
-        t_dcp = self.image.pad(self.t_dcp[None].astype(np.float32))
-        self.t_guide = torch.from_numpy(np.ascontiguousarray(t_dcp))[None].to(ctx.device)
+        t_guide = self.image.pad(self.t_prior[None].astype(np.float32))
+        self.t_guide = torch.from_numpy(np.ascontiguousarray(t_guide))[None].to(ctx.device)
         self.edge_x, self.edge_y = _edge_weights(self.image.tensor)
         self.j_net = self.build_net(self.net_config, self.channels, 1, ctx, salt=1)
         self.t_net = self.build_net(self.t_config, 1, 1, ctx, salt=2)
         if self.t_config.need_sigmoid:
-            start = float(np.clip((self.t_dcp.mean() - self.t_min) / (1 - self.t_min), 0.05, 0.95))
-            with torch.no_grad():  # start near the mean dark-channel transmission
+            start = float(np.clip((self.t_prior.mean() - self.t_min) / (1 - self.t_min), 0.05, 0.95))
+            with torch.no_grad():  # start near the guide's mean transmission
                 self.t_net.head.conv.bias += float(np.log(start / (1 - start)))
         self.zj = NoiseInput(ctx, self.net_config.input_depth, shape, self.input_std, self.reg_noise)
         self.zt = NoiseInput(ctx, self.t_config.input_depth, shape, self.input_std, self.reg_noise)
@@ -330,7 +396,7 @@ class DehazeTask(Task):
         return {"image": clear, "transmission": t}
 
     def prior_weight_at(self, step: int) -> float:
-        """Weight of the dark-channel transmission guide at ``step``."""
+        """Weight of the pull towards the guide transmission at ``step``."""
         fading = float(np.exp(-step / self.prior_decay))
         return self.prior_weight * (self.prior_floor + (1 - self.prior_floor) * fading)
 
@@ -349,10 +415,18 @@ class DehazeTask(Task):
             total = total + self.dark_weight * dark
         return total, terms
 
+    def clear_image(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The haze-free image ``(1, C, Yp, Xp)`` to report, per the ``output`` option."""
+        if self.output == "generator":
+            return out["image"].float()
+        t = out["transmission"].float().clamp_min(self.t_min)
+        clear = (self.image.tensor - (1 - t) * self.airlight) / t
+        return clear.clamp(0.0, 1.0)
+
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         t = self.image.to_numpy(out["transmission"])[0, 0]
         return {
-            "image": self.image.to_caller(out["image"], self.layout),
+            "image": self.image.to_caller(self.clear_image(out), self.layout),
             "transmission": np.clip(t, self.t_min, 1.0).astype(np.float32),
         }
 
@@ -382,6 +456,8 @@ class DehazeTask(Task):
             "t_min": self.t_min,
             "patch": self.patch,
             "omega": self.omega,
+            "guide": self.guide,
+            "output": self.output,
             "prior_weight": self.prior_weight,
             "prior_decay": self.prior_decay,
             "prior_floor": self.prior_floor,
