@@ -151,7 +151,7 @@ class SegmentTask(Task):
     - ``layer_hints``: each layer alone reconstructs the image on its own hinted pixels;
     - ``hints``: binary cross-entropy of the mask on the hinted pixels (strong supervision);
     - ``prior``: cross-entropy of the mask towards a colour/texture model (Gaussian mixtures)
-      fitted to the hints and re-fitted every ``refit_every`` steps to the current mask;
+      fitted to the hints (optionally re-fitted every ``refit_every`` steps to the current mask);
     - ``smooth``: contrast-sensitive total variation of the mask (mask edges where image edges are);
     - ``binarise``: mean ``m (1 - m)`` (bounded, zero at 0 and 1), ramped in after ``binarise_start``
       steps so the mask first settles, then becomes near-binary;
@@ -177,7 +177,10 @@ class SegmentTask(Task):
     exclusion_weight, hint_weight, prior_weight, smooth_weight, binarise_weight, balance_weight
         Weights of the loss terms.
     refit_every
-        Steps between re-fits of the colour model to the current mask (0 = fit once).
+        Steps between re-fits of the colour model to the current mask (0 = fit once, from the
+        hints, the default: re-fitting to the mask lets errors feed on themselves; measured on
+        brick-on-astronaut at 128², IoU fell from 0.61 at step 75 to 0.40 at step 400 with
+        re-fits every 50 steps and stayed at 0.73 without).
     binarise_start, binarise_ramp
         Step where the binarising term starts, and steps over which it ramps to full weight.
     reg_noise, input_std
@@ -199,11 +202,11 @@ class SegmentTask(Task):
         mask_lr_factor: float = 0.5,
         exclusion_weight: float = 0.05,
         hint_weight: float = 1.0,
-        prior_weight: float = 0.5,
+        prior_weight: float = 2.0,
         smooth_weight: float = 0.2,
         binarise_weight: float = 0.2,
         balance_weight: float = 1.0,
-        refit_every: int = 50,
+        refit_every: int = 0,
         binarise_start: int = 100,
         binarise_ramp: int = 200,
         reg_noise: float = 1 / 30,
