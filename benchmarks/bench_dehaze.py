@@ -89,7 +89,9 @@ def main(argv: list[str] | None = None) -> str:
     names = [n for n in args.images.split(",") if n]
     patches = [int(p) for p in args.dcp_patches.split(",")]
     load0 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    rows, hazy_s, dd_s, t_err = [], [], [], []
+    from napari_doubledip.core.tasks.dehaze import DehazeTask
+
+    rows, hazy_s, dd_s, t_err, guide_s = [], [], [], [], []
     dcp_s = {p: [] for p in patches}
     for name in names:
         hazy, clear, transmission, airlight = samples.hazy_photo(size=args.size, seed=args.seed, name=name)
@@ -99,6 +101,9 @@ def main(argv: list[str] | None = None) -> str:
         res = dd.dehaze(
             hazy, max_seconds=args.seconds, device="cpu", threads=args.threads, seed=args.seed, **options
         )
+        guide = DehazeTask(hazy, **options)  # the task's transmission guide, inverted, no generators
+        a_unit = guide.airlight_unit
+        guide_s.append(psnr(np.clip((hazy - a_unit) / guide.t_prior[..., None] + a_unit, 0, 1), clear))
         hazy_s.append(psnr(hazy, clear))
         dd_s.append(psnr(res.image, clear))
         t_err.append(float(np.mean(np.abs(res.transmission - transmission))))
@@ -106,13 +111,14 @@ def main(argv: list[str] | None = None) -> str:
         p = res.params
         rows.append(
             f"| {name} | {hazy_s[-1]:.2f} | {' / '.join(f'{dcp_s[q][-1]:.2f}' for q in patches)} "
-            f"(best {best_p}) | **{dd_s[-1]:.2f}** | {t_err[-1]:.3f} | "
-            f"{np.round(res.airlight, 3).tolist()} vs {np.round(airlight, 3).tolist()} | "
+            f"(best {best_p}) | {guide_s[-1]:.2f} | **{dd_s[-1]:.2f}** | {t_err[-1]:.3f} | "
+            f"{[round(float(v), 3) for v in res.airlight]} vs {[round(float(v), 3) for v in airlight]} | "
             f"{p['steps_run']} steps, {p['seconds']:.0f} s |"
         )
     means = {p: float(np.mean(v)) for p, v in dcp_s.items()}
     bar_p = max(means, key=means.get)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    per_image_best = float(np.mean(np.max([dcp_s[q] for q in patches], axis=0)))
     verdict = "meets" if np.mean(dd_s) >= means[bar_p] else "misses"
     report = "\n".join(
         [
@@ -124,15 +130,20 @@ def main(argv: list[str] | None = None) -> str:
             f"{load0:.2f} at start, {load1:.2f} at the end), device cpu, default settings, seed {args.seed}. "
             "Synthetic haze from `samples.hazy_photo`. PSNR (dB) against the clear photo.",
             "",
-            f"| image | hazy input | DCP, patch {' / '.join(str(q) for q in patches)} | Double-DIP | "
+            f"| image | hazy input | DCP, patch {' / '.join(str(q) for q in patches)} | task's guide "
+            "alone | Double-DIP | "
             "mean abs error of t | airlight found vs true | run |",
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|",
             *rows,
             f"| **mean** | {np.mean(hazy_s):.2f} | {' / '.join(f'{means[q]:.2f}' for q in patches)} | "
-            f"**{np.mean(dd_s):.2f}** | {np.mean(t_err):.3f} | | |",
+            f"{np.mean(guide_s):.2f} | **{np.mean(dd_s):.2f}** | {np.mean(t_err):.3f} | | |",
             "",
             f"Bar (best DCP mean, patch {bar_p}): {means[bar_p]:.2f} dB; Double-DIP {np.mean(dd_s):.2f} dB: "
-            f"{verdict} the bar.",
+            f"{verdict} the bar. DCP with the best patch chosen per image (an oracle): {per_image_best:.2f} dB.",
+            "",
+            "The guide column inverts the model with the task's transmission guide alone (its smooth "
+            "envelope, no generators): what the Double-DIP optimisation adds on top of its starting "
+            "point.",
         ]
     )
     print(report)
