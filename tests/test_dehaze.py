@@ -171,3 +171,13 @@ def test_dark_channel_and_guided_filter_by_hand():
     flat = guided_filter(guide, np.full((16, 16), 0.3), 2, 1e-3)
     np.testing.assert_allclose(flat, 0.3, atol=1e-6)
     assert default_patch_size((48, 48)) == 3 and default_patch_size((128, 128)) == 5
+
+
+def test_envelope_on_a_coarse_grid_stays_close_to_the_full_one(hazy48):
+    hazy, _, transmission, airlight = hazy48
+    unit = np.moveaxis(hazy, -1, 0)
+    full = envelope_transmission(unit, airlight, omega=1.0)
+    coarse = envelope_transmission(unit, airlight, omega=1.0, work_size=24)  # 2x2 blocks
+    assert coarse.shape == full.shape
+    assert np.mean(np.abs(coarse - full)) < 0.02
+    assert np.mean(np.abs(coarse - transmission)) < 0.05

@@ -159,6 +159,7 @@ def envelope_transmission(
     omega: float = 0.95,
     sigma: float | None = None,
     iterations: int = 100,
+    work_size: int = 512,
 ) -> np.ndarray:
     """A smooth transmission resting on the per-pixel lower bound from below-zero clear values.
 
@@ -168,7 +169,9 @@ def envelope_transmission(
     ``max(t, bound)`` (``iterations`` times, ``sigma`` default ``min(Y, X) / 64``: the envelope
     spreads over about ``sigma * sqrt(iterations)`` pixels), then ``1 - omega * (1 - t)`` keeps a
     little haze as He et al. do. Unlike the dark channel's patch minimum it follows a depth
-    ramp instead of being piecewise constant, and needs no edge-aware refinement.
+    ramp instead of being piecewise constant, and needs no edge-aware refinement. Images whose
+    shorter side exceeds ``work_size`` are processed on a coarser grid of the bound's block
+    maxima (the cost stays that of a ``work_size`` image) and interpolated back.
 
     Returns
     -------
@@ -176,12 +179,26 @@ def envelope_transmission(
     """
     from scipy import ndimage
 
-    bound = transmission_lower_bound(unit, airlight)
+    full = transmission_lower_bound(unit, airlight)
     if sigma is None:
-        sigma = max(1.0, min(bound.shape) / 64)
+        sigma = max(1.0, min(full.shape) / 64)
+    # the envelope is smooth: on large images compute it on a grid of block maxima of the bound
+    # (a block's maximum keeps the envelope above every pixel of it) and interpolate back
+    factor = max(1, int(np.ceil(min(full.shape) / work_size)))
+    bound = full
+    if factor > 1:
+        h, w = full.shape
+        padded = np.pad(full, ((0, (-h) % factor), (0, (-w) % factor)), mode="edge")
+        bound = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor).max(
+            axis=(1, 3)
+        )
     t = bound.copy()
     for _ in range(int(iterations)):
-        t = ndimage.gaussian_filter(np.maximum(t, bound), sigma, mode="nearest")
+        t = ndimage.gaussian_filter(np.maximum(t, bound), sigma / factor, mode="nearest")
+    if factor > 1:
+        coords = [(np.arange(n) + 0.5) / factor - 0.5 for n in full.shape]
+        grid = np.meshgrid(*coords, indexing="ij")
+        t = ndimage.map_coordinates(t, grid, order=1, mode="nearest")
     return (1.0 - omega * (1.0 - t)).astype(np.float32)
 
 
