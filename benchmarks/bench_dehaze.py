@@ -26,12 +26,9 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from bench_common import psnr  # noqa: E402
+
 IMAGES = ("astronaut", "coffee", "chelsea", "camera", "brick", "grass")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float(10 * np.log10(1.0 / max(mse, 1e-12)))
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:

@@ -24,6 +24,8 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from bench_common import parse_sets  # noqa: E402
+
 PAIRS = (
     ("brick", "astronaut"),
     ("grass", "coffee"),
@@ -76,18 +78,10 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--set", action="append", default=[], help="task option key=value")
     args, _ = parser.parse_known_args(argv)
 
-    import ast
-
     import napari_doubledip as dd
     from napari_doubledip import samples
 
-    extra = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        try:
-            extra[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            extra[key] = value
+    extra = parse_sets(args.set)
     run = {"max_seconds": args.seconds, "device": "cpu", "threads": args.threads, "seed": args.seed, **extra}
     hinted_rows, unsup_rows = [], []
     scores: dict[str, list[float]] = {k: [] for k in ("dd_h", "rw", "dd_u", "cv", "km")}

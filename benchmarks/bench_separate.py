@@ -23,10 +23,7 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float(10 * np.log10(1.0 / mse))
+from bench_common import psnr  # noqa: E402
 
 
 def affine_fit(source: np.ndarray, reference: np.ndarray) -> np.ndarray:

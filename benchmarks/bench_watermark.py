@@ -13,7 +13,6 @@ generators' own outputs (no inversion), and mask IoU (estimated mask > alpha/2 v
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import platform
 
@@ -21,10 +20,7 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float(10 * np.log10(1.0 / mse))
+from bench_common import parse_sets, psnr  # noqa: E402
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -41,13 +37,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="task option key=value")
     args, _ = parser.parse_known_args(argv)
-    options = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key] = value
+    options = parse_sets(args.set)
 
     from skimage.restoration import inpaint_biharmonic
 

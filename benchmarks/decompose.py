@@ -18,7 +18,9 @@ TASKS = ("segment", "separate", "watermark", "dehaze")
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of " + ", ".join(TASKS))
+    parser.add_argument(
+        "--tasks", default=",".join(TASKS), help="comma-separated subset of " + ", ".join(TASKS)
+    )
     parser.add_argument("--seconds", type=float, default=120.0, help="time budget per Double-DIP run")
     parser.add_argument("--size", type=int, default=128, help="image height and width")
     args, rest = parser.parse_known_args(argv)

@@ -17,7 +17,6 @@ and the steps run. Prints a markdown table; ``--json`` saves every number.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import platform
@@ -28,13 +27,10 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from bench_common import parse_sets, psnr  # noqa: E402
+
 SIGMA = 25 / 255
 IMAGES = ("astronaut", "coffee", "chelsea", "camera")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float(10 * np.log10(1.0 / mse))
 
 
 def load(name: str, size: int) -> np.ndarray:
@@ -101,17 +97,6 @@ def run_dip(kind: str, clean: np.ndarray, inputs: tuple, seconds: float, options
         "threads": result.params["threads"],
         "trace": trace,
     }
-
-
-def parse_sets(items: list[str]) -> dict:
-    options = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key] = value
-    return options
 
 
 def main(argv: list[str] | None = None) -> str:
