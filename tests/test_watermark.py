@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import napari_doubledip as dd
-from napari_doubledip.core.tasks.watermark import WatermarkTask, centre_crops
+from napari_doubledip.core.tasks.watermark import WatermarkTask, centre_crops, keep_watermark_parts
 
 FAST = {
     "device": "cpu",
@@ -111,3 +111,26 @@ def test_centre_crops():
     common, crops = centre_crops([(500, 333), (500, 334, 3), (500, 322)])
     assert common == (500, 322)
     assert crops[1] == (slice(0, 500), slice(6, 328))
+
+
+def test_keep_watermark_parts_zeroes_false_opacity_off_the_mark():
+    rng = np.random.default_rng(0)
+    mask = (rng.random((64, 64)) * 0.2).astype(np.float32)  # false opacity everywhere
+    mask[20:40, 10:50] = 0.5  # the watermark
+    mask[5, 5] = mask[60, 60] = 0.45  # isolated specks above the threshold
+    before = mask.copy()
+    cleaned = keep_watermark_parts(mask)
+    np.testing.assert_array_equal(mask, before)
+    assert np.all(cleaned[20:40, 10:50] == 0.5)
+    off = np.ones_like(mask, bool)
+    off[20:40, 10:50] = False
+    assert np.all(cleaned[off] == 0)
+    flat = np.full((16, 16), 0.3, np.float32)
+    np.testing.assert_array_equal(keep_watermark_parts(flat), flat)
+
+
+def test_clean_mask_option_recorded_and_validated(photo48):
+    images = [photo48, photo48[:, ::-1]]
+    with pytest.raises(ValueError, match="min_part"):
+        WatermarkTask(images, min_part=1.5)
+    assert WatermarkTask(images).options()["clean_mask"] is True
