@@ -161,3 +161,17 @@ def test_edge_aware_smoothness_is_cheap_on_image_edges():
     wy = torch.ones(1, 1, 3, 4)
     assert edge_aware_smoothness(mask, on_edge, wy).item() == 0.0
     assert edge_aware_smoothness(mask, flat, wy).item() == pytest.approx(1 / 3)
+
+
+def test_contrast_weights_are_low_across_image_edges_and_scale_free():
+    from napari_doubledip.core.losses import contrast_weights
+
+    image = torch.zeros(1, 3, 6, 6)
+    image[..., 3:] = 1.0  # a vertical edge between columns 2 and 3
+    image += 0.01 * torch.arange(6.0)[:, None]  # faint vertical ramp
+    wx, wy = contrast_weights(image)
+    assert wx.shape == (1, 1, 6, 5) and wy.shape == (1, 1, 5, 6)
+    assert wx[..., 2].max() < 0.1 and wx[..., 0].min() > 0.9 and wy.min() > 0.9
+    wx2, wy2 = contrast_weights(image * 10)  # beta adapts to the contrast
+    torch.testing.assert_close(wx2, wx)
+    torch.testing.assert_close(wy2, wy)

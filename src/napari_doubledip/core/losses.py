@@ -66,7 +66,7 @@ class ExclusionLoss(nn.Module):
 
 
 # --- mask terms (segmentation) ---------------------------------------------------------------
-__all__ += ["binarising_loss", "edge_aware_smoothness", "mask_balance_loss"]
+__all__ += ["binarising_loss", "contrast_weights", "edge_aware_smoothness", "mask_balance_loss"]
 
 
 def binarising_loss(mask: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -108,3 +108,16 @@ def edge_aware_smoothness(mask: torch.Tensor, weight_x: torch.Tensor, weight_y: 
     """
     mx, my = image_gradients(mask.float())
     return (weight_x * mx.abs()).mean() + (weight_y * my.abs()).mean()
+
+
+def contrast_weights(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights ``exp(-beta |dI|^2)`` along X and Y of a ``(1, C, Y, X)`` image, for :func:`edge_aware_smoothness`.
+
+    ``|dI|^2`` sums the channels' squared forward differences; ``beta = 1 / (2 mean |dI|^2)`` over
+    all differences of both directions, so the weights adapt to the image's contrast.
+    """
+    gx, gy = image_gradients(image)
+    dx, dy = gx.pow(2).sum(dim=1, keepdim=True), gy.pow(2).sum(dim=1, keepdim=True)
+    mean = torch.cat([dx.flatten(), dy.flatten()]).mean()
+    beta = 1.0 / (2.0 * float(mean.clamp_min(1e-8)))
+    return torch.exp(-beta * dx), torch.exp(-beta * dy)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..losses import edge_aware_smoothness
+from ..losses import contrast_weights, edge_aware_smoothness
 from ..network import NetConfig, resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 from .separate import to_unit_jointly
@@ -202,15 +202,6 @@ def envelope_transmission(
     return (1.0 - omega * (1.0 - t)).astype(np.float32)
 
 
-def _edge_weights(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Contrast-sensitive weights ``exp(-beta |dI|^2)`` along X and Y of a ``(1, C, Y, X)`` image."""
-    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum(dim=1, keepdim=True)
-    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum(dim=1, keepdim=True)
-    mean = torch.cat([dx.flatten(), dy.flatten()]).mean()
-    beta = 1.0 / (2.0 * float(mean.clamp_min(1e-8)))
-    return torch.exp(-beta * dx), torch.exp(-beta * dy)
-
-
 def _soft_dark_channel(image: torch.Tensor, patch: int) -> torch.Tensor:
     """Dark channel of a ``(1, C, Y, X)`` tensor (min over channels and a window), differentiable."""
     darkest = image.min(dim=1, keepdim=True).values
@@ -390,7 +381,7 @@ class DehazeTask(Task):
         )
         t_guide = self.image.pad(self.t_prior[None].astype(np.float32))
         self.t_guide = torch.from_numpy(np.ascontiguousarray(t_guide))[None].to(ctx.device)
-        self.edge_x, self.edge_y = _edge_weights(self.image.tensor)
+        self.edge_x, self.edge_y = contrast_weights(self.image.tensor)
         self.j_net = self.build_net(self.net_config, self.channels, 1, ctx, salt=1)
         self.t_net = self.build_net(self.t_config, 1, 1, ctx, salt=2)
         if self.t_config.need_sigmoid:

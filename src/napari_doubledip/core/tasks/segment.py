@@ -9,7 +9,13 @@ import numpy as np
 import torch
 
 from ..conversion import ImageLayout, to_unit
-from ..losses import ExclusionLoss, binarising_loss, edge_aware_smoothness, mask_balance_loss
+from ..losses import (
+    ExclusionLoss,
+    binarising_loss,
+    contrast_weights,
+    edge_aware_smoothness,
+    mask_balance_loss,
+)
 from ..network import NetConfig, resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 
@@ -278,7 +284,7 @@ class SegmentTask(Task):
         self.bg_hint = torch.from_numpy((hp == 2).astype(np.float32))[None, None].to(ctx.device)
         self.n_hinted = float((hp > 0).sum())
         # contrast-sensitive smoothness weights
-        self.edge_x, self.edge_y = _edge_weights(self.image.tensor)
+        self.edge_x, self.edge_y = contrast_weights(self.image.tensor)
         # colour/texture prior
         self.model = ColourModel(pixel_features(self.unit), seed=ctx.seed)
         w_fg, w_bg = self._seed_weights()
@@ -412,13 +418,3 @@ class SegmentTask(Task):
             "input_shape": list(self.layout.shape),
             "input_dtype": str(self.layout.dtype),
         }
-
-
-def _edge_weights(image: torch.Tensor, beta: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Contrast-sensitive weights ``exp(-beta |dI|^2)`` along X and Y of a ``(1, C, Y, X)`` image."""
-    dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).sum(1, keepdim=True)
-    dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).sum(1, keepdim=True)
-    if beta is None:
-        mean = 0.5 * (dx.mean() + dy.mean())
-        beta = float(1.0 / (2.0 * mean.clamp_min(1e-8)))
-    return torch.exp(-beta * dx), torch.exp(-beta * dy)
