@@ -1,13 +1,18 @@
 """Segmentation of synthetic composites: Double-DIP with and without hints vs classical peers.
 
     OMP_WAIT_POLICY=PASSIVE flock /tmp/dd-bench.lock .venv/bin/python benchmarks/bench_segment.py \
-        [--seconds 120] [--size 128] [--threads 2] [--pairs brick/astronaut,...] [--skip-unsupervised]
+        [--seconds 120] [--size 128] [--threads 2] [--pairs brick/astronaut,...] [--skip-unsupervised] \
+        [--hints spread|random]
 
 Composites from ``napari_doubledip.samples.segmentation_composite``: a textured photo seen
 through skimage's horse silhouette, pasted on another photo. (a) With hints: three small disks
 well inside the foreground and three far out in the background (generated, as a user would
-paint them); Double-DIP vs ``skimage.segmentation.random_walker`` given the same hints (on the
-colour image, default beta). (b) Without hints: Double-DIP (which decides which side is the
+paint them: ``--hints spread``, the default, puts them near the centres of a k-means split of
+the allowed positions, so they mark different parts of each region; ``--hints random`` draws them
+at random, which for the horse puts all three foreground disks in its neck); Double-DIP vs
+``skimage.segmentation.random_walker`` given the same hints (on the colour image, default beta),
+and vs Double-DIP's own starting point alone (``random_walk_prior``: a random walk over colour
+and texture features, thresholded at 0.5), which shows what the generators add. (b) Without hints: Double-DIP (which decides which side is the
 foreground by itself: the side touching the border less) vs ``chan_vese`` (on the gray image)
 and 2-cluster k-means on colour; the baselines get the better of their two label assignments
 (an oracle in their favour). Score: intersection over union with the true foreground.
@@ -74,6 +79,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pairs", default=",".join(f"{f}/{b}" for f, b in PAIRS))
     parser.add_argument("--skip-unsupervised", action="store_true")
+    parser.add_argument("--hints", choices=("spread", "random"), default="spread")
     parser.add_argument("--skip-hinted", action="store_true")
     parser.add_argument("--set", action="append", default=[], help="task option key=value")
     args, _ = parser.parse_known_args(argv)
@@ -84,21 +90,28 @@ def main(argv: list[str] | None = None) -> str:
     extra = parse_sets(args.set)
     run = {"max_seconds": args.seconds, "device": "cpu", "threads": args.threads, "seed": args.seed, **extra}
     hinted_rows, unsup_rows = [], []
-    scores: dict[str, list[float]] = {k: [] for k in ("dd_h", "rw", "dd_u", "cv", "km")}
+    from napari_doubledip.core.conversion import to_unit
+    from napari_doubledip.core.tasks.segment import random_walk_prior
+
+    scores: dict[str, list[float]] = {k: [] for k in ("dd_h", "rw", "prior", "dd_u", "cv", "km")}
     for pair in args.pairs.split(","):
         fg, bg = pair.split("/")
-        image, truth, hints = samples.segmentation_composite(args.size, args.seed, fg, bg)
+        image, truth, hints = samples.segmentation_composite(
+            args.size, args.seed, fg, bg, spread_hints=args.hints == "spread"
+        )
         if not args.skip_hinted:
             t0 = time.perf_counter()
             rw = iou(random_walker_labels(image, hints), truth)
             t_rw = time.perf_counter() - t0
+            prior = iou(random_walk_prior(to_unit(image)[0], hints) > 0.5, truth)
+            scores["prior"].append(prior)
             r = dd.segment(image, hints, **run)
             d = iou(r.labels, truth)
             scores["dd_h"].append(d)
             scores["rw"].append(rw)
             p = r.params
             hinted_rows.append(
-                f"| {fg} on {bg} | {d:.3f} | {rw:.3f} ({t_rw:.1f} s) | {p['steps_run']} steps, "
+                f"| {fg} on {bg} | {d:.3f} | {rw:.3f} ({t_rw:.1f} s) | {prior:.3f} | {p['steps_run']} steps, "
                 f"{p['seconds']:.0f} s, stop: {p['stop_reason']} |"
             )
             print(hinted_rows[-1], flush=True)
@@ -124,19 +137,19 @@ def main(argv: list[str] | None = None) -> str:
         "### Segmentation of composites",
         "",
         f"`benchmarks/bench_segment.py --seconds {args.seconds:g} --size {args.size} --threads "
-        f"{args.threads}{''.join(' --set ' + s for s in args.set)}`; "
+        f"{args.threads} --hints {args.hints}{''.join(' --set ' + s for s in args.set)}`; "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared), device cpu, "
         "default settings. IoU with the true foreground.",
     ]
     if hinted_rows:
         lines += [
             "",
-            "(a) with 3 foreground + 3 background hint disks",
+            f"(a) with 3 foreground + 3 background hint disks ({args.hints})",
             "",
-            "| composite | Double-DIP | random_walker (same hints) | notes |",
-            "|---|---|---|---|",
+            "| composite | Double-DIP | random_walker (same hints) | its prior alone | notes |",
+            "|---|---|---|---|---|",
             *hinted_rows,
-            f"| **mean** | {mean('dd_h')} | {mean('rw')} | |",
+            f"| **mean** | {mean('dd_h')} | {mean('rw')} | {mean('prior')} | |",
         ]
     if unsup_rows:
         lines += [

@@ -54,3 +54,20 @@ def test_haze_model_holds():
 def test_unknown_photo_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown photo"):
         samples.photo("lena")
+
+
+def test_spread_hints_mark_different_parts_of_each_region():
+    """Spread hint disks lie far apart; the random layout may bunch them (horse: all in the neck)."""
+    from scipy import ndimage
+
+    def min_gap(hints: np.ndarray, value: int) -> float:
+        labels, n = ndimage.label(hints == value)
+        centres = np.array(ndimage.center_of_mass(hints == value, labels, range(1, n + 1)))
+        gaps = np.sqrt(((centres[:, None] - centres[None]) ** 2).sum(-1))
+        return float(gaps[np.triu_indices(n, 1)].min())
+
+    _, truth, spread = samples.segmentation_composite(size=128)
+    _, _, bunched = samples.segmentation_composite(size=128, spread_hints=False)
+    assert np.all(truth[spread == 1]) and not np.any(truth[spread == 2])
+    assert min_gap(spread, 1) > 20 and min_gap(spread, 2) > 30
+    assert min_gap(bunched, 1) < min_gap(spread, 1)

@@ -390,7 +390,7 @@ def segment(
     steps, max_seconds, net, seed, device, early_stop, callback
         As for :func:`denoise`.
     **advanced
-        Task options (``mask_net``, ``lr``, ``mask_lr_factor`` and the loss weights of
+        Task options (``prior``, ``mask_net``, ``lr``, ``mask_lr_factor`` and the loss weights of
         :class:`~napari_doubledip.core.tasks.segment.SegmentTask`) and loop options.
 
     Returns

@@ -86,9 +86,19 @@ def photo_with_missing_pixels(
 
 
 def _hint_disks(
-    region: np.ndarray, count: int, radius: int, margin: float, rng: np.random.Generator
+    region: np.ndarray,
+    count: int,
+    radius: int,
+    margin: float,
+    rng: np.random.Generator,
+    spread: bool = True,
 ) -> np.ndarray:
-    """``count`` small disks placed at least ``margin`` pixels inside ``region``."""
+    """``count`` small disks placed at least ``margin`` pixels inside ``region``.
+
+    With ``spread`` the centres are those nearest the centres of a k-means split of the
+    candidate positions (a user marks the different parts of a region, not one spot three
+    times); otherwise they are drawn at random.
+    """
     from scipy import ndimage
     from skimage.draw import disk
 
@@ -96,8 +106,19 @@ def _hint_disks(
     candidates = np.argwhere(depth >= margin)
     if len(candidates) == 0:
         candidates = np.argwhere(depth >= depth.max() * 0.7)
+    count = min(count, len(candidates))
+    chosen = list(rng.choice(len(candidates), size=count, replace=False))
+    if spread:
+        pos = candidates.astype(np.float64)
+        centres = pos[chosen]
+        for _ in range(20):
+            assign = ((pos[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+            centres = np.stack(
+                [pos[assign == j].mean(0) if np.any(assign == j) else centres[j] for j in range(count)]
+            )
+        chosen = [int(((pos - c) ** 2).sum(1).argmin()) for c in centres]
     out = np.zeros(region.shape, bool)
-    for i in rng.choice(len(candidates), size=min(count, len(candidates)), replace=False):
+    for i in chosen:
         rr, cc = disk(tuple(candidates[i]), radius, shape=region.shape)
         out[rr, cc] = True
     return out & region
@@ -109,6 +130,7 @@ def segmentation_composite(
     foreground: str = "brick",
     background: str = "astronaut",
     n_hints: int = 3,
+    spread_hints: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A textured region (``foreground`` photo through the horse silhouette) pasted on ``background``.
 
@@ -132,8 +154,8 @@ def segmentation_composite(
     rng = np.random.default_rng(seed)
     radius = max(2, size // 40)
     hints = np.zeros((size, size), np.uint8)
-    hints[_hint_disks(~true_mask, n_hints, radius, size / 8, rng)] = 2
-    hints[_hint_disks(true_mask, n_hints, radius, size / 20, rng)] = 1
+    hints[_hint_disks(~true_mask, n_hints, radius, size / 8, rng, spread_hints)] = 2
+    hints[_hint_disks(true_mask, n_hints, radius, size / 20, rng, spread_hints)] = 1
     return image, true_mask, hints
 
 
