@@ -284,6 +284,19 @@ def test_watermark_subcommand_two_images_grouped_by_folder(tmp_path):
     assert {"shot0_clean.png", "shot1_clean.png", "shots_watermark.json", "shots_watermark.png"} <= names
 
 
+def test_watermark_start_opacity_reaches_the_task(tmp_path):
+    images, _, _ = samples.watermarked_photos(size=32, names=("astronaut", "coffee"))
+    for k, im in enumerate(images):
+        write_image(tmp_path / f"shot{k}.png", _u8(im))
+    out = tmp_path / "out"
+    args = ["watermark", str(tmp_path / "shot0.png"), str(tmp_path / "shot1.png"), "--out", str(out)]
+    assert cli.main([*args, "--start-opacity", "0.5", *FAST]) == 0
+    sidecar = next(out.glob("*.json"))
+    assert _sidecar(sidecar)["parameters"]["mask_init"] == pytest.approx(0.5)
+    # a bad value is the task's clear error, reported per job
+    assert cli.main([*args, "--start-opacity", "1.5", "--overwrite", *FAST]) != 0
+
+
 def test_dehaze_subcommand(tmp_path):
     pytest.importorskip("napari_doubledip.core.tasks.dehaze")
     hazy, _, _, _ = samples.hazy_photo(size=32)

@@ -233,7 +233,10 @@ def test_watermark_widget_two_images(viewer, qtbot, image32):
     viewer.add_image(a, name="a")
     viewer.add_image(b, name="b")
     widget = open_widget(viewer, "Remove watermark", steps=3)
+    assert widget.param_widgets["mask_init"].value() == pytest.approx(0.1)
+    widget.param_widgets["mask_init"].setValue(0.5)  # a nearly opaque mark
     click_run_and_wait(qtbot, widget)
+    assert viewer.layers["a · clean"].metadata["doubledip"]["mask_init"] == pytest.approx(0.5)
     assert viewer.layers["a · clean"].data.shape == a.shape
     assert viewer.layers["b · clean"].data.shape == b.shape
     assert viewer.layers["a · watermark mask"].data.ndim == 2

@@ -212,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
                 choices=("white", "black", "learn"),
                 help="the watermark's colour (default: the task's own)",
             )
+            own.add_argument(
+                "--start-opacity",
+                type=float,
+                help="where the mask starts (default 0.1, for faint see-through marks; about 0.5 "
+                "for nearly opaque ones)",
+            )
         if task == "dehaze":
             own.add_argument(
                 "--airlight",
@@ -429,6 +435,8 @@ def _api_options(args: argparse.Namespace) -> dict[str, Any]:
     task = getattr(args, "task", None)
     if task == "watermark" and args.colour:
         opts["watermark"] = args.colour
+    if task == "watermark" and args.start_opacity is not None:
+        opts["mask_init"] = args.start_opacity
     return opts
 
 

@@ -110,6 +110,16 @@ WATERMARK = TaskSpec(
             choices=("white", "black", "learn"),
             help="The colour of the watermark, or 'learn' to fit it",
         ),
+        ParamSpec(
+            "mask_init",
+            "Starting opacity",
+            0.1,
+            minimum=0.01,
+            maximum=0.9,
+            decimals=2,
+            help="Where the mask starts: 0.1 suits faint, see-through marks; about 0.5 for nearly "
+            "opaque ones (BENCHMARKS.md)",
+        ),
     ),
     default_steps=2000,
 )
