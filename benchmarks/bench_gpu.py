@@ -21,12 +21,7 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from bench_common import psnr  # noqa: E402
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    return float((a & b).sum() / max(1, (a | b).sum()))
+from bench_common import iou, psnr  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> str:

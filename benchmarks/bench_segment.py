@@ -29,7 +29,7 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from bench_common import parse_sets  # noqa: E402
+from bench_common import iou, parse_sets  # noqa: E402
 
 PAIRS = (
     ("brick", "astronaut"),
@@ -39,11 +39,6 @@ PAIRS = (
     ("astronaut", "camera"),
     ("camera", "chelsea"),
 )
-
-
-def iou(labels: np.ndarray, truth: np.ndarray) -> float:
-    a, b = np.asarray(labels, bool), np.asarray(truth, bool)
-    return float((a & b).sum() / max(1, (a | b).sum()))
 
 
 def best_iou(labels: np.ndarray, truth: np.ndarray) -> float:

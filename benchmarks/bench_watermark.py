@@ -20,12 +20,7 @@ import numpy as np
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from bench_common import parse_sets, psnr  # noqa: E402
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+from bench_common import iou, parse_sets, psnr  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -348,8 +348,10 @@ class SegmentTask(Task):
         self.n_hinted = float((hp > 0).sum())
         # contrast-sensitive smoothness weights
         self.edge_x, self.edge_y = contrast_weights(self.image.tensor)
-        # colour/texture prior
-        self.model = ColourModel(pixel_features(self.unit), seed=ctx.seed)
+        # colour/texture prior; the mixtures only where they are fitted (colour prior, re-fits)
+        self.model = None
+        if self.prior_method == "colour" or self.refit_every > 0:
+            self.model = ColourModel(pixel_features(self.unit), seed=ctx.seed)
         if self.prior_method == "walk":
             self._set_prior(random_walk_prior(self.unit, self.hints, self.walk_beta).ravel())
         else:

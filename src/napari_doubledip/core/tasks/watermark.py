@@ -249,13 +249,10 @@ class WatermarkTask(Task):
             return None
         h = np.asarray(hint)
         if h.ndim == 3 and h.shape[:2] in (self.shapes[0][:2], self.common):
-            # RGBA box images: the alpha channel when it marks something, else the colour
-            # (fotolia_watermark.png of the Double-DIP demos is white-on-black, fully opaque)
-            alpha = h[..., 3] if h.shape[2] == 4 else None
-            if alpha is not None and alpha.min() != alpha.max():
-                h = alpha
-            else:
-                h = h[..., :3].any(axis=2) if h.shape[2] == 4 else h.any(axis=2)
+            if h.shape[2] == 4 and h[..., 3].min() != h[..., 3].max():
+                h = h[..., 3]  # an RGBA box marked by its alpha
+            else:  # by colour; an opaque RGBA image (the Double-DIP demos' box PNG) by its RGB
+                h = (h[..., :3] if h.shape[2] == 4 else h).any(axis=2)
         if h.ndim != 2 or h.shape not in (tuple(self.shapes[0][:2]), self.common):
             raise ValueError(
                 f"hint has shape {h.shape} but the images are {self.shapes}; the hint must be 2-D with "
