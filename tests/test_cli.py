@@ -215,6 +215,24 @@ def test_inpaint_with_masks_matched_by_name(tmp_path):
     np.testing.assert_array_equal(result[~mask], _u8(damaged)[~mask])  # known pixels kept
 
 
+def test_mask_and_hint_files_in_rgba_read_like_the_api(tmp_path):
+    """RGBA mask/hint files: the alpha marks the region when it varies, else the colour does."""
+    from napari_doubledip.core.conversion import mask_plane
+
+    box = np.zeros((24, 32), bool)
+    box[6:14, 5:27] = True
+    see_through = np.zeros((24, 32, 4), np.uint8)  # a box drawn in the alpha alone (RGB black)
+    see_through[box, 3] = 255
+    opaque = np.zeros((24, 32, 4), np.uint8)  # white on black, fully opaque
+    opaque[..., 3] = 255
+    opaque[box, :3] = 255
+    for name, arr in (("see_through.png", see_through), ("opaque.png", opaque)):
+        write_image(tmp_path / name, arr)
+        read = cli._read_binary(str(tmp_path / name), (24, 32, 3), "hint")
+        np.testing.assert_array_equal(read, box)
+        np.testing.assert_array_equal(read, mask_plane(arr) != 0)
+
+
 def test_inpaint_without_matching_mask_fails_by_name(tmp_path, capsys):
     write_image(tmp_path / "in" / "cup.png", np.zeros((32, 32), np.uint8))
     (tmp_path / "masks").mkdir()

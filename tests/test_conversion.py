@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_doubledip.core.conversion import check_mask, from_unit, pad_amounts, to_unit
+from napari_doubledip.core.conversion import check_mask, from_unit, mask_plane, pad_amounts, to_unit
 
 
 @pytest.mark.parametrize(
@@ -88,6 +88,37 @@ def test_mask_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"mask has shape \(30, 20\).*\(20, 30\)"):
         check_mask(np.zeros((30, 20)), layout)
     assert check_mask(np.ones((20, 30, 3)), layout).shape == (20, 30)
+
+
+def _rgba_boxes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A box drawn white on an opaque black RGBA image, and drawn in the alpha alone."""
+    box = np.zeros((20, 30), bool)
+    box[5:12, 8:25] = True
+    opaque = np.zeros((20, 30, 4), np.uint8)
+    opaque[..., 3] = 255
+    opaque[box, :3] = 255
+    see_through = np.full((20, 30, 4), 255, np.uint8)  # white everywhere, transparent outside
+    see_through[~box, 3] = 0
+    return box, opaque, see_through
+
+
+def test_mask_plane_reads_rgba_by_varying_alpha_else_by_colour():
+    box, opaque, see_through = _rgba_boxes()
+    np.testing.assert_array_equal(mask_plane(opaque) != 0, box)
+    np.testing.assert_array_equal(mask_plane(see_through) != 0, box)
+    rgb = np.zeros((20, 30, 3), np.int16)
+    rgb[box, 1] = -3  # any nonzero channel counts, whatever its sign
+    np.testing.assert_array_equal(mask_plane(rgb) != 0, box)
+    flat = np.arange(6).reshape(2, 3)
+    assert mask_plane(flat) is flat or np.shares_memory(mask_plane(flat), flat)
+
+
+def test_check_mask_reads_rgba_masks_like_hints():
+    """An opaque RGBA mask must not mark the whole frame just because its alpha is set."""
+    box, opaque, see_through = _rgba_boxes()
+    _, layout = to_unit(np.zeros((20, 30, 3)))
+    for m in (opaque, see_through):
+        np.testing.assert_array_equal(check_mask(m, layout), box)
 
 
 @pytest.mark.parametrize("size, multiple", [(16, 32), (17, 32), (33, 8), (64, 32), (100, 16)])

@@ -715,12 +715,13 @@ def _read_binary(path: str, shape: tuple[int, ...], what: str, frame: int | None
     import numpy as np
 
     from ._io import read_image
+    from .core.conversion import mask_plane
 
     arr, axes = read_image(path)
     if frame is not None and _is_stack(arr, axes):
         arr = arr[frame]
     if arr.ndim == 3:
-        arr = arr.max(axis=-1) if arr.shape[-1] in (1, 3) else arr[..., :3].max(axis=-1)
+        arr = mask_plane(arr)  # the alpha of an RGBA file whose alpha varies, else its colour
     values = arr.astype(np.float64)
     peak = values.max() if values.size else 0
     mask = values > peak / 2 if peak > 1 else values > 0

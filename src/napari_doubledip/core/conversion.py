@@ -17,6 +17,7 @@ __all__ = [
     "ImageLayout",
     "check_mask",
     "from_unit",
+    "mask_plane",
     "pad_amounts",
     "to_unit",
 ]
@@ -152,14 +153,44 @@ def from_unit(unit: np.ndarray, layout: ImageLayout) -> np.ndarray:
     return out
 
 
-def check_mask(mask: np.ndarray, layout: ImageLayout, *, name: str = "mask") -> np.ndarray:
-    """Validate a 2-D (or per-channel ``(Y, X, C)``) mask against an image; return it as bool ``(Y, X)``.
+def mask_plane(mask: np.ndarray) -> np.ndarray:
+    """The ``(Y, X)`` plane that marks a mask or hint given as an image.
 
-    Nonzero means *set*. A ``(Y, X, C)`` mask is reduced with "any" over channels.
+    2-D arrays are returned as they are. A ``(Y, X, C)`` array is reduced to the largest value
+    (in magnitude) over its colour channels, except an RGBA array (C = 4) whose alpha varies: there the alpha
+    marks the region (a box drawn as an opaque patch on a transparent image). An RGBA array with
+    a constant alpha is read from its colour (the alpha says nothing about where the region is).
+
+    Parameters
+    ----------
+    mask
+        ``(Y, X)`` or ``(Y, X, C)`` array of any real dtype.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(Y, X)`` array of the input's dtype (a view where possible); other shapes unchanged.
+    """
+    m = np.asarray(mask)
+    if m.ndim != 3:
+        return m
+    if m.shape[2] == 4:
+        alpha = m[..., 3]
+        if alpha.min() != alpha.max():
+            return alpha
+        m = m[..., :3]
+    return np.abs(m).max(axis=2)
+
+
+def check_mask(mask: np.ndarray, layout: ImageLayout, *, name: str = "mask") -> np.ndarray:
+    """Validate a 2-D (or ``(Y, X, C)`` image-like) mask against an image; return it as bool ``(Y, X)``.
+
+    Nonzero means *set*. A ``(Y, X, C)`` mask is reduced by :func:`mask_plane` (the alpha of an
+    RGBA mask whose alpha varies, else the largest value over the colour channels).
     """
     m = np.asarray(mask)
     if m.ndim == 3 and m.shape[:2] == layout.spatial_shape:
-        m = m.any(axis=2)
+        m = mask_plane(m)
     if m.ndim != 2 or m.shape != layout.spatial_shape:
         raise ValueError(
             f"{name} has shape {m.shape} but the image is {layout.shape}; the {name} must be "

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..conversion import from_unit
+from ..conversion import from_unit, mask_plane
 from ..losses import ExclusionLoss
 from ..network import NetConfig, resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
@@ -249,10 +249,7 @@ class WatermarkTask(Task):
             return None
         h = np.asarray(hint)
         if h.ndim == 3 and h.shape[:2] in (self.shapes[0][:2], self.common):
-            if h.shape[2] == 4 and h[..., 3].min() != h[..., 3].max():
-                h = h[..., 3]  # an RGBA box marked by its alpha
-            else:  # by colour; an opaque RGBA image (the Double-DIP demos' box PNG) by its RGB
-                h = (h[..., :3] if h.shape[2] == 4 else h).any(axis=2)
+            h = mask_plane(h)  # an RGBA box by its alpha; an opaque RGBA image (the demos' PNG) by its RGB
         if h.ndim != 2 or h.shape not in (tuple(self.shapes[0][:2]), self.common):
             raise ValueError(
                 f"hint has shape {h.shape} but the images are {self.shapes}; the hint must be 2-D with "
