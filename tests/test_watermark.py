@@ -180,3 +180,25 @@ def test_refine_opacity_recovers_sharp_alpha_from_blurred_mask():
     # the images differ clearly from the watermark colour: the fit is close everywhere (the ridge
     # shrinks it a little towards 0)
     assert np.abs(refined - alpha)[inside].max() < 0.08
+
+
+def test_refine_opacity_keeps_near_opaque_marks_and_still_shrinks_unsure_pixels():
+    """Nearly opaque: no bias towards 0 (the inversion would leave the mark). Unsure: shrunk."""
+    rng = np.random.default_rng(2)
+    clean = 0.5 * rng.random((3, 3, 32, 32))
+    alpha = np.zeros((32, 32))
+    alpha[8:24, 4:14] = 0.85
+    colour = np.ones(3)
+    # right half: no mark, but the images are nearly the mark's colour (the data cannot tell),
+    # and the generators' outputs are a little off (noise)
+    clean[:, :, :, 16:] = 0.97
+    images = alpha * colour[None, :, None, None] + (1 - alpha) * clean
+    generated = clean + np.where(np.arange(32) >= 16, 1.0, 0.0) * rng.normal(0, 0.02, clean.shape)
+    mask = np.where(alpha > 0, 0.85, 0.0)
+    mask[8:24, 18:30] = 0.2  # a false faint opacity the generator drew where nothing is
+    refined = refine_opacity(images, generated, mask, colour)
+    unridged = refine_opacity(images, generated, mask, colour, ridge=0.0)
+    opaque = alpha > 0
+    assert np.abs(refined[opaque] - 0.85).max() < 0.01
+    false = mask == 0.2
+    assert refined[false].mean() < 0.5 * unridged[false].mean(), (refined[false].mean(), unridged[false].mean())

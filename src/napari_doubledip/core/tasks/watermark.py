@@ -199,7 +199,9 @@ class WatermarkTask(Task):
         self.common, self.crops = centre_crops(self.shapes, max_size_difference)
         self.max_size_difference = int(max_size_difference)
         units, self.layouts = to_unit_jointly(images)
-        self.units = [u[:, ys, xs] for u, (ys, xs) in zip(units, self.crops, strict=True)]
+        # the K images on their common area, stacked once (K, C, Y, X); self.units are views of it
+        self.stacked_units = np.stack([u[:, ys, xs] for u, (ys, xs) in zip(units, self.crops, strict=True)])
+        self.units = list(self.stacked_units)
         self.full_units = units
         self.k = len(images)
         self.channels = self.layouts[0].channels
@@ -353,7 +355,7 @@ class WatermarkTask(Task):
             mask = keep_watermark_parts(mask, self.min_part)
         colour = out["colour"].detach().float().cpu().numpy()
         if self.refine_alpha:
-            mask = refine_opacity(np.stack(self.units), clean, mask, colour)
+            mask = refine_opacity(self.stacked_units, clean, mask, colour)
         cleaned = self.invert(clean, mask, colour)
         result: dict[str, np.ndarray] = {}
         for k, (unit, crop, layout) in enumerate(zip(cleaned, self.crops, self.layouts, strict=True)):
@@ -447,15 +449,19 @@ def refine_opacity(
     """Per-pixel least-squares opacity of a watermark of known colour, where ``mask > 0``.
 
     Solves ``I_k - G_k = a (w - G_k)`` for ``a`` at each pixel over all images ``k`` and
-    channels, shrunk towards 0 by a ridge of ``ridge`` per image and channel: where ``w - G_k``
-    is small the data cannot tell the opacity, and a false opacity is what the inversion
-    amplifies. ``images``/``generated``: ``(K, C, Y, X)``, ``mask``: ``(Y, X)``, ``colour``:
+    channels, shrunk towards 0 by a ridge of ``ridge * (1 - mask)**2`` per image and channel:
+    where ``w - G_k`` is small the data cannot tell the opacity, and a false opacity is what the
+    inversion amplifies; where the mask itself is nearly opaque the shrinkage fades, because
+    there the inversion divides by ``1 - a`` and a small bias towards 0 leaves much of the mark
+    in the image. ``images``/``generated``: ``(K, C, Y, X)``, ``mask``: ``(Y, X)``, ``colour``:
     ``(C,)``, all unit range. Returns the new ``(Y, X)`` mask in [0, 1], zero where ``mask`` is
     zero.
     """
     c = np.asarray(colour, np.float64)[None, :, None, None]
     g = np.asarray(generated, np.float64)
+    m = np.clip(np.asarray(mask, np.float64), 0.0, 1.0)
     num = ((np.asarray(images, np.float64) - g) * (c - g)).sum((0, 1))
     den = ((c - g) ** 2).sum((0, 1))
-    alpha = np.clip(num / (den + ridge * g.shape[0] * g.shape[1]), 0.0, 1.0)
-    return np.where(np.asarray(mask) > 0, alpha, 0.0).astype(np.float32)
+    shrink = ridge * (1.0 - m) ** 2 * g.shape[0] * g.shape[1]
+    alpha = np.clip(num / np.maximum(den + shrink, 1e-12), 0.0, 1.0)
+    return np.where(m > 0, alpha, 0.0).astype(np.float32)
