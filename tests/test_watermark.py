@@ -201,4 +201,7 @@ def test_refine_opacity_keeps_near_opaque_marks_and_still_shrinks_unsure_pixels(
     opaque = alpha > 0
     assert np.abs(refined[opaque] - 0.85).max() < 0.01
     false = mask == 0.2
-    assert refined[false].mean() < 0.5 * unridged[false].mean(), (refined[false].mean(), unridged[false].mean())
+    assert refined[false].mean() < 0.5 * unridged[false].mean(), (
+        refined[false].mean(),
+        unridged[false].mean(),
+    )
