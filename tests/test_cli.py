@@ -274,6 +274,19 @@ def test_segment_subcommand(tmp_path):
     assert {"scene_segment_soft_mask.tif", "scene_segment.json"} <= names
     mask, _ = read_image(out / "scene_segment_mask.png")
     assert mask.shape == (48, 48) and set(np.unique(mask)) <= {0, 255}
+    assert _sidecar(out / "scene_segment.json")["run_params"]["edge"] == "free"  # both labels painted
+
+
+def test_segment_edge_option_reaches_the_task(tmp_path):
+    image, _, hints = samples.segmentation_composite(size=48)
+    write_image(tmp_path / "scene.png", _u8(image))
+    write_image(tmp_path / "scene_hints.png", hints)
+    args = ["segment", str(tmp_path / "scene.png"), "--hints", str(tmp_path / "scene_hints.png")]
+    out = tmp_path / "out"
+    assert cli.main([*args, "--edge", "background", "--out", str(out), *FAST]) == 0
+    assert _sidecar(out / "scene_segment.json")["run_params"]["edge"] == "background"
+    with pytest.raises(SystemExit):  # argparse: not one of the choices
+        cli.main([*args, "--edge", "border", "--out", str(tmp_path / "o2"), *FAST])
 
 
 def test_separate_subcommand_two_mixtures(tmp_path):

@@ -198,7 +198,10 @@ def test_segment_widget_with_hints(viewer, qtbot, image32):
     viewer.add_labels(hints, name="hints")
     widget = open_widget(viewer, "Segment", steps=4)
     assert widget.hint_picker.value().name == "hints"
+    assert widget.param_widgets["edge"].currentText() == "auto"
+    widget.param_widgets["edge"].setCurrentText("background")  # an object inside the frame
     click_run_and_wait(qtbot, widget)
+    assert viewer.layers["scene · mask"].metadata["doubledip"]["edge"] == "background"
     assert viewer.layers["scene · foreground"].data.shape == image32.shape
     assert viewer.layers["scene · background"].data.shape == image32.shape
     soft = viewer.layers["scene · soft mask"].data

@@ -390,7 +390,9 @@ def segment(
     steps, max_seconds, net, seed, device, early_stop, callback
         As for :func:`denoise`.
     **advanced
-        Task options (``prior``, ``mask_net``, ``lr``, ``mask_lr_factor`` and the loss weights of
+        Task options (``edge`` = "auto" | "background" | "free": whether unpainted pixels on the
+        image's edge count as background, for an object inside the frame; ``prior``,
+        ``mask_net``, ``lr``, ``mask_lr_factor`` and the loss weights of
         :class:`~napari_doubledip.core.tasks.segment.SegmentTask`) and loop options.
 
     Returns

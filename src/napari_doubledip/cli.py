@@ -196,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
                 help="hint label image (0 unknown, 1 foreground, 2 background) for all inputs, or a "
                 "folder/glob matched by name (img.png <- img_hints.png); default: unsupervised",
             )
+            own.add_argument(
+                "--edge",
+                choices=("auto", "background", "free"),
+                help="background: unpainted pixels on the image's edge are background (an object "
+                "inside the frame); auto (default): so when only foreground is painted; free: never",
+            )
         if task in GROUP_TASKS:
             own.add_argument(
                 "--group-by",
@@ -437,6 +443,8 @@ def _api_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["watermark"] = args.colour
     if task == "watermark" and args.start_opacity is not None:
         opts["mask_init"] = args.start_opacity
+    if task == "segment" and args.edge:
+        opts["edge"] = args.edge
     return opts
 
 

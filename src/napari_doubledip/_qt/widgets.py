@@ -67,6 +67,17 @@ SEGMENT = TaskSpec(
         binary=False,
         help="Optional Labels layer: paint 1 on the foreground, 2 on the background",
     ),
+    params=(
+        ParamSpec(
+            "edge",
+            "Image edge",
+            "auto",
+            choices=("auto", "background", "free"),
+            help="background: what reaches the image's edge unpainted is background (an object "
+            "inside the frame; then painting the foreground alone is enough); auto: so when only "
+            "the foreground is painted; free: no assumption",
+        ),
+    ),
     default_net="doubledip",
     default_steps=600,
 )

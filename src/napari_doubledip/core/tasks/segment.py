@@ -25,6 +25,7 @@ __all__ = [
     "SegmentResult",
     "SegmentTask",
     "check_hints",
+    "edge_as_background",
     "pixel_features",
     "random_walk_prior",
 ]
@@ -72,6 +73,19 @@ def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
             "or pass hints=None for unsupervised segmentation"
         )
     return h
+
+
+def edge_as_background(hints: np.ndarray) -> np.ndarray:
+    """``hints`` with its unpainted outer edge (the image's one-pixel frame) set to background (2).
+
+    For an object inside the frame: whatever touches the image's edge and is not painted
+    foreground belongs with the background. Painted pixels are kept; returns a new array.
+    """
+    seeds = np.array(hints, dtype=np.uint8, copy=True)
+    frame = np.zeros(seeds.shape, bool)
+    frame[0], frame[-1], frame[:, 0], frame[:, -1] = True, True, True, True
+    seeds[frame & (seeds == 0)] = 2
+    return seeds
 
 
 def pixel_features(unit: np.ndarray, window: int = 5) -> np.ndarray:
@@ -224,10 +238,20 @@ class SegmentTask(Task):
     prior
         What the ``prior`` term pulls the mask towards: ``"walk"`` (a random walk from the hints
         over colour/texture features, :func:`random_walk_prior`), ``"colour"`` (the Gaussian
-        mixtures of :class:`ColourModel`), or ``"auto"``: the walk when both foreground and
-        background are painted, the mixtures otherwise (one label only, or no hints).
+        mixtures of :class:`ColourModel`), or ``"auto"``: the walk when there are both foreground and
+        background seeds (painted, or the image's edge taken as background: see ``edge``), the
+        mixtures otherwise (background painted alone, or no hints).
     walk_beta
         Edge sharpness of the random walk.
+    edge
+        The image's outer edge: ``"background"`` (its unpainted pixels count as background
+        strokes: the object lies inside the frame, and whatever reaches the edge unpainted is
+        background), ``"free"`` (no assumption), or ``"auto"``: background when only foreground
+        is painted (nothing else tells where the background is), free otherwise. With both labels
+        painted, ``"background"`` fixes unpainted parts of the background that touch the edge
+        but look like neither painted side (mean IoU 0.83 -> 0.89 for the walk on the benchmark's
+        composites); it is wrong where the foreground itself reaches far along the edge (a
+        region split rather than an object), so it is not the default there.
     mask_offset
         The mask generator outputs a correction to the prior's logit, ``m = sigmoid(logit(p) +
         net)``, so the mask starts at the prior and the Double-DIP terms move it from there
@@ -262,6 +286,7 @@ class SegmentTask(Task):
         refit_every: int = 0,
         prior: str = "auto",
         walk_beta: float = 60.0,
+        edge: str = "auto",
         mask_offset: bool | None = None,
         binarise_start: int = 100,
         binarise_ramp: int = 200,
@@ -299,6 +324,18 @@ class SegmentTask(Task):
         if prior not in ("auto", "walk", "colour"):
             raise ValueError(f"prior must be 'auto', 'walk' or 'colour', got {prior!r}")
         painted = set() if self.hints is None else set(np.unique(self.hints).tolist()) - {0}
+        if edge not in ("auto", "background", "free"):
+            raise ValueError(f"edge must be 'auto', 'background' or 'free', got {edge!r}")
+        if edge == "background" and 1 not in painted:
+            raise ValueError(
+                "edge='background' needs foreground strokes (label 1) in the hints; without hints "
+                "the unsupervised segmentation already takes the image's border as background"
+            )
+        self.edge = ("background" if painted == {1} else "free") if edge == "auto" else edge
+        # the seeds the prior and the hint losses use: the user's strokes, and maybe the frame
+        self.seeds = edge_as_background(self.hints) if self.edge == "background" else self.hints
+        if self.seeds is not None:
+            painted = set(np.unique(self.seeds).tolist()) - {0}
         if prior == "walk" and painted != {1, 2}:
             raise ValueError("prior='walk' needs hints with both foreground (1) and background (2) strokes")
         self.prior_method = ("walk" if painted == {1, 2} else "colour") if prior == "auto" else prior
@@ -313,13 +350,13 @@ class SegmentTask(Task):
     def _seed_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """Foreground/background weights for the first colour-model fit."""
         h, w = self.layout.spatial_shape
-        if self.hints is not None:
-            fg = (self.hints == 1).astype(np.float64)
-            bg = (self.hints == 2).astype(np.float64)
+        if self.seeds is not None:
+            fg = (self.seeds == 1).astype(np.float64)
+            bg = (self.seeds == 2).astype(np.float64)
             if fg.sum() == 0:  # only background painted: everything else is a foreground guess
-                fg = 0.1 * (self.hints == 0)
+                fg = 0.1 * (self.seeds == 0)
             if bg.sum() == 0:
-                bg = 0.1 * (self.hints == 0)
+                bg = 0.1 * (self.seeds == 0)
             return fg.ravel(), bg.ravel()
         ring = max(1, min(h, w) // 32)
         border = np.zeros((h, w), bool)
@@ -341,7 +378,7 @@ class SegmentTask(Task):
         self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, self.input_std, self.reg_noise)
         self.exclusion = ExclusionLoss(3)
         # hints, padded with zeros (unknown)
-        hints = np.zeros(self.layout.spatial_shape, np.uint8) if self.hints is None else self.hints
+        hints = np.zeros(self.layout.spatial_shape, np.uint8) if self.seeds is None else self.seeds
         hp = self.image.pad(hints.astype(np.float32), mode="constant")
         self.fg_hint = torch.from_numpy((hp == 1).astype(np.float32))[None, None].to(ctx.device)
         self.bg_hint = torch.from_numpy((hp == 2).astype(np.float32))[None, None].to(ctx.device)
@@ -353,7 +390,7 @@ class SegmentTask(Task):
         if self.prior_method == "colour" or self.refit_every > 0:
             self.model = ColourModel(pixel_features(self.unit), seed=ctx.seed)
         if self.prior_method == "walk":
-            self._set_prior(random_walk_prior(self.unit, self.hints, self.walk_beta).ravel())
+            self._set_prior(random_walk_prior(self.unit, self.seeds, self.walk_beta).ravel())
         else:
             w_fg, w_bg = self._seed_weights()
             self._set_prior(self.model.probability(w_fg, w_bg))
@@ -368,8 +405,8 @@ class SegmentTask(Task):
         m = self.image.to_numpy(mask.detach())[0, 0].astype(np.float64).ravel()
         m = np.clip(m, 0, 1)
         w_fg, w_bg = m.copy(), 1.0 - m
-        if self.hints is not None:
-            hv = self.hints.ravel()
+        if self.seeds is not None:
+            hv = self.seeds.ravel()
             w_fg = np.where(hv == 1, 5.0, np.where(hv == 2, 0.0, w_fg))
             w_bg = np.where(hv == 2, 5.0, np.where(hv == 1, 0.0, w_bg))
         if w_fg.sum() < 10 or w_bg.sum() < 10:
@@ -480,6 +517,7 @@ class SegmentTask(Task):
             "balance_weight": self.balance_weight,
             "refit_every": self.refit_every,
             "prior": self.prior_method,
+            "edge": self.edge,
             "walk_beta": self.walk_beta,
             "mask_offset": self.mask_offset,
             "binarise_start": self.binarise_start,
