@@ -75,6 +75,11 @@ def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
     return h
 
 
+def _painted_labels(hints: np.ndarray | None) -> set[int]:
+    """The labels (1, 2) present in a hint image; empty without hints."""
+    return set() if hints is None else set(np.unique(hints).tolist()) - {0}
+
+
 def edge_as_background(hints: np.ndarray) -> np.ndarray:
     """``hints`` with its unpainted outer edge (the image's one-pixel frame) set to background (2).
 
@@ -323,7 +328,7 @@ class SegmentTask(Task):
         self.refit_every = int(refit_every)
         if prior not in ("auto", "walk", "colour"):
             raise ValueError(f"prior must be 'auto', 'walk' or 'colour', got {prior!r}")
-        painted = set() if self.hints is None else set(np.unique(self.hints).tolist()) - {0}
+        painted = _painted_labels(self.hints)
         if edge not in ("auto", "background", "free"):
             raise ValueError(f"edge must be 'auto', 'background' or 'free', got {edge!r}")
         if edge == "background" and 1 not in painted:
@@ -334,8 +339,7 @@ class SegmentTask(Task):
         self.edge = ("background" if painted == {1} else "free") if edge == "auto" else edge
         # the seeds the prior and the hint losses use: the user's strokes, and maybe the frame
         self.seeds = edge_as_background(self.hints) if self.edge == "background" else self.hints
-        if self.seeds is not None:
-            painted = set(np.unique(self.seeds).tolist()) - {0}
+        painted = _painted_labels(self.seeds)
         if prior == "walk" and painted != {1, 2}:
             raise ValueError("prior='walk' needs hints with both foreground (1) and background (2) strokes")
         self.prior_method = ("walk" if painted == {1, 2} else "colour") if prior == "auto" else prior

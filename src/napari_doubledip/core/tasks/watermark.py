@@ -199,9 +199,8 @@ class WatermarkTask(Task):
         self.common, self.crops = centre_crops(self.shapes, max_size_difference)
         self.max_size_difference = int(max_size_difference)
         units, self.layouts = to_unit_jointly(images)
-        # the K images on their common area, stacked once (K, C, Y, X); self.units are views of it
-        self.stacked_units = np.stack([u[:, ys, xs] for u, (ys, xs) in zip(units, self.crops, strict=True)])
-        self.units = list(self.stacked_units)
+        # the K images on their common area, stacked once: (K, C, Y, X)
+        self.units = np.stack([u[:, ys, xs] for u, (ys, xs) in zip(units, self.crops, strict=True)])
         self.full_units = units
         self.k = len(images)
         self.channels = self.layouts[0].channels
@@ -355,7 +354,7 @@ class WatermarkTask(Task):
             mask = keep_watermark_parts(mask, self.min_part)
         colour = out["colour"].detach().float().cpu().numpy()
         if self.refine_alpha:
-            mask = refine_opacity(self.stacked_units, clean, mask, colour)
+            mask = refine_opacity(self.units, clean, mask, colour)
         cleaned = self.invert(clean, mask, colour)
         result: dict[str, np.ndarray] = {}
         for k, (unit, crop, layout) in enumerate(zip(cleaned, self.crops, self.layouts, strict=True)):
