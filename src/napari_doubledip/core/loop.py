@@ -18,6 +18,7 @@ from .tasks.base import Result, RunContext, Task, make_generator
 
 __all__ = [
     "CPU_BF16_MIN_PARAMS",
+    "HeldOutStop",
     "Snapshot",
     "StopFlag",
     "WindowedVariance",
@@ -119,6 +120,38 @@ class WindowedVariance:
             self.best, self.best_step = var, step
             return True, False
         return False, step - self.best_step >= self.patience
+
+
+class HeldOutStop:
+    """Keep the outputs with the lowest held-out error; stop once it has not improved for a while.
+
+    The held-out error (:meth:`Task.validation_loss <napari_doubledip.core.tasks.base.Task.validation_loss>`)
+    is measured every ``every`` steps on the averaged outputs. The run stops when the last new
+    minimum is ``max(min_patience, patience_ratio * best_step)`` steps old: a run that is still
+    improving keeps going, and one whose minimum came late waits longer before giving up. While
+    the first outputs (step 0: a guided task's classical estimate) are still the best, the
+    generator gets ``first_patience`` steps to beat them (a plain DIP needs hundreds).
+    """
+
+    def __init__(
+        self, every: int = 5, min_patience: int = 100, patience_ratio: float = 0.5, first_patience: int = 400
+    ) -> None:
+        self.every = every
+        self.min_patience = min_patience
+        self.patience_ratio = patience_ratio
+        self.first_patience = first_patience
+        self.best = float("inf")
+        self.best_step = 0
+
+    def update(self, step: int, loss: float) -> tuple[bool, bool]:
+        """Feed the held-out error at ``step``; return ``(new_minimum, should_stop)``."""
+        if loss < self.best:
+            self.best, self.best_step = loss, step
+            return True, False
+        if self.best_step == 0:
+            return False, step >= self.first_patience
+        patience = max(self.min_patience, self.patience_ratio * self.best_step)
+        return False, step - self.best_step >= patience
 
 
 def cpu_has_native_bf16() -> bool:
@@ -287,12 +320,14 @@ def optimise(
         optimizer = make_optimizer(groups, dev)
         averages: dict[str, torch.Tensor] = {}
         ema_keys = task.ema_keys()
+        held_out = HeldOutStop(min_patience=task.held_out_patience)
         stopper = (
             WindowedVariance(window=es_window, patience=es_patience)
             if (early_stop and task.monitor_key is not None)
             else None
         )
         best: dict[str, torch.Tensor] | None = None
+        use_best = False  # the final outputs are ``best`` (not the latest averages)
         pending: list[dict[str, torch.Tensor]] = []
         history: dict[str, list[float]] = {}
         latest: dict[str, float] = {}
@@ -317,7 +352,7 @@ def optimise(
             pending.clear()
 
         def snapshot(done: bool) -> Snapshot:
-            source = best if (best is not None and reason == "early-stop") else averages
+            source = best if (best is not None and done and use_best) else averages
             with torch.no_grad():
                 outs = task.outputs(source)
             for arr in outs.values():
@@ -363,19 +398,33 @@ def optimise(
                 pending.append(
                     {"total": total.detach().float(), **{k: v.detach().float() for k, v in terms.items()}}
                 )
+                if step == 1:
+                    # the first outputs (a guided net's start: the classical estimate) compete too
+                    first = task.validation_loss(averages)
+                    if first is not None:
+                        stopper, use_best = None, True
+                        held_out.update(0, float(first))
+                        best = {k: v.clone() for k, v in averages.items()}
+                if use_best and step % held_out.every == 0:
+                    improved, exhausted = held_out.update(step, float(task.validation_loss(averages)))
+                    if improved:
+                        best = {k: v.clone() for k, v in averages.items()}
+                    if exhausted and early_stop:
+                        reason = "early-stop"
                 if stopper is not None:
                     improved, exhausted = stopper.update(step, out[task.monitor_key])
                     if improved:
                         best = {k: v.clone() for k, v in averages.items()}
                     if exhausted:
                         reason = "early-stop"
+                        use_best = True
             if step % flush_every == 0 or reason is not None:
                 flush()
                 if early_stop and reason is None:
                     task_reason = task.stop_reason(step, latest)
                     if task_reason is not None:
                         reason = "early-stop"
-                        best = None
+                        use_best = False
             if reason is not None:
                 break
             now = time.perf_counter()
@@ -398,6 +447,8 @@ def optimise(
             "early_stop": early_stop,
             "ema": ema,
             "steps_run": step,
+            "best_step": held_out.best_step if held_out.best < float("inf") else None,
+            "held_out_mse": held_out.best if held_out.best < float("inf") else None,
             "stop_reason": reason,
             "seconds": round(final.elapsed, 3),
             "final_losses": dict(latest),

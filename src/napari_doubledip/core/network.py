@@ -261,6 +261,15 @@ class SkipNet(nn.Module):
         self.body = _Level(config, 0, config.input_depth, n_nets)
         self.head = _ConvBlock(config.channels_up[0], out_channels, 1, n_nets, config, norm_act=False)
 
+    def zero_output(self) -> None:
+        """Zero the last convolution, so that every net outputs 0 (before the sigmoid) until trained.
+
+        A net that outputs a correction to a given estimate starts at that estimate this way.
+        """
+        with torch.no_grad():
+            self.head.conv.weight.zero_()
+            self.head.conv.bias.zero_()
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         y = self.head(self.body(z))
         if self.config.need_sigmoid:

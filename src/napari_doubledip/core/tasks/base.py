@@ -149,6 +149,8 @@ class Task(abc.ABC):
     default_steps: ClassVar[int] = 2000
     #: Forward output watched by the windowed-variance early stop (``None``: no such stop).
     monitor_key: ClassVar[str | None] = None
+    #: Steps without a new held-out minimum before an early stop (see ``validation_loss``).
+    held_out_patience: ClassVar[int] = 100
 
     @abc.abstractmethod
     def setup(self, ctx: RunContext) -> None:
@@ -182,6 +184,14 @@ class Task(abc.ABC):
 
     def stop_reason(self, step: int, losses: dict[str, float]) -> str | None:
         """A task-specific stopping rule (e.g. the discrepancy principle); ``None`` to go on."""
+        return None
+
+    def validation_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Error of (averaged) outputs on data the fit never saw, e.g. held-out pixels (``None``: none).
+
+        When a task has one, the loop returns the outputs where it was lowest and stops the run
+        once it has not improved for a while (see :class:`~napari_doubledip.core.loop.HeldOutStop`).
+        """
         return None
 
     def ema_keys(self) -> tuple[str, ...] | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..guides import fill_from_neighbours, nlm_guide
 from .reconstruction import ImageReconstructionTask
 
 __all__ = ["DenoiseTask", "estimate_noise_sigma"]
@@ -41,6 +42,7 @@ class DenoiseTask(ImageReconstructionTask):
 
     name = "denoise"
     default_steps = 3000
+    guides = ("nlm",)
 
     def __init__(self, image: np.ndarray, *, noise_sigma: float | None = None, **options: Any) -> None:
         super().__init__(image, **options)
@@ -55,7 +57,14 @@ class DenoiseTask(ImageReconstructionTask):
             self.sigma_source = "given"
         self._recent: deque[float] = deque(maxlen=10)
 
+    def compute_guide(self, unit: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+        filled = fill_from_neighbours(unit, unseen, noise_sigma=self.sigma, seed=self.ctx.seed)
+        return nlm_guide(filled, self.sigma)
+
     def stop_reason(self, step: int, losses: dict[str, float]) -> str | None:
+        if self.guide_name != "none" or self.holdout > 0:
+            # a guided fit starts below the noise level, and held-out pixels judge the fit better
+            return None
         self._recent.append(losses["data"])
         if self.sigma > 0 and len(self._recent) == self._recent.maxlen:
             if np.mean(self._recent) <= self.sigma**2:

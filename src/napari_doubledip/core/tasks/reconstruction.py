@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..conversion import ImageLayout, to_unit
+from ..guides import holdout_mask
 from ..network import NetConfig, resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 
@@ -49,9 +50,27 @@ class ImageReconstructionTask(Task):
         Standard deviation of the per-step input perturbation.
     input_std
         Scale of the fixed uniform noise input.
+    guide
+        ``"auto"`` (the task's classical estimate: non-local means for denoising, biharmonic
+        filling for inpainting) or ``"none"`` (the plain DIP: the generator sees noise only).
+        With a guide the generator takes the estimate as an extra input and outputs a
+        correction to it, starting at zero (see :mod:`~napari_doubledip.core.guides`).
+    holdout
+        Share of the fitted pixels left out of the fit to judge it (0 = none). The run keeps
+        the output with the lowest error on them and stops when it has not improved for a
+        while; with ``holdout=0`` the windowed-variance rule decides instead.
     """
 
     monitor_key = "image"
+    #: Guide names this task accepts besides ``"none"`` (``"auto"`` means the first).
+    guides: tuple[str, ...] = ()
+    #: Whether the generator takes the guide as input and outputs a correction to it (denoising),
+    #: or fits the data from noise alone and only competes with the guide (inpainting, where the
+    #: guide already equals the data at every fitted pixel and leaves nothing to correct).
+    guide_as_input: bool = True
+    #: With the guide as input: output ``guide + correction`` (the correction starting at 0), or
+    #: the generator's own output (a sigmoid), which it learns to build from the guide.
+    guide_residual: bool = True
 
     def __init__(
         self,
@@ -61,6 +80,8 @@ class ImageReconstructionTask(Task):
         lr: float = 0.01,
         reg_noise: float = 1 / 30,
         input_std: float = 0.1,
+        guide: str = "auto",
+        holdout: float = 0.05,
     ) -> None:
         self.unit, self.layout = to_unit(image)
         self.net_config = resolve_net_config(net)
@@ -72,36 +93,119 @@ class ImageReconstructionTask(Task):
         self.lr = float(lr)
         self.reg_noise = float(reg_noise)
         self.input_std = float(input_std)
+        choices = ("auto", "none", *self.guides)
+        if guide not in choices:
+            raise ValueError(f"guide must be one of {choices}, got {guide!r}")
+        if guide == "auto":
+            guide = self.guides[0] if self.guides else "none"
+        self.guide_name = guide
+        if not (isinstance(holdout, int | float) and 0 <= holdout <= 0.5):
+            raise ValueError(f"holdout must be a number in [0, 0.5], got {holdout!r}")
+        self.holdout = float(holdout)
 
-    def pixel_weight(self) -> np.ndarray | None:
-        """``(Y, X)`` weight of each pixel in the loss (``None``: all pixels count)."""
+    def fitted_pixels(self) -> np.ndarray | None:
+        """``(Y, X)`` pixels the loss may fit (``None``: all); held-out pixels are drawn from these."""
         return None
+
+    def compute_guide(self, unit: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+        """The classical estimate ``(C, Y, X)`` from ``unit``, whose ``unseen`` pixels it must not use."""
+        raise NotImplementedError(f"{type(self).__name__} has no guide")
 
     def setup(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.image = PaddedImage(self.unit, self.net_config.size_multiple, ctx.device)
-        weight = self.pixel_weight()
-        self.weight = self.image.valid
-        if weight is not None:
-            w = torch.from_numpy(self.image.pad(weight.astype(np.float32), mode="constant"))
-            self.weight = self.weight * w[None, None].to(ctx.device)
-        self.net = self.build_net(self.net_config, self.layout.channels, 1, ctx)
-        self.z = NoiseInput(
-            ctx, self.net_config.input_depth, self.image.padded_shape, self.input_std, self.reg_noise
+        fitted = self.fitted_pixels()
+        shape = self.unit.shape[1:]
+        held = holdout_mask(shape, self.holdout, ctx.seed, fitted) if self.holdout > 0 else np.zeros(shape, bool)
+        if fitted is not None and held.sum() == fitted.sum():  # a tiny image: keep something to fit
+            held[:] = False
+        self.held_out = held
+
+        def padded_weight(pixels: np.ndarray) -> torch.Tensor:
+            w = torch.from_numpy(self.image.pad(pixels.astype(np.float32), mode="constant"))
+            return self.image.valid * w[None, None].to(ctx.device)
+
+        fit = ~held if fitted is None else (fitted & ~held)
+        self.weight = padded_weight(fit)
+        self.held_weight = padded_weight(held) if held.any() else None
+        n_in = self.net_config.input_depth
+        cfg = self.net_config
+        self.guide = None
+        self.guide_shift = None
+        if self.guide_name != "none":
+            missing = np.zeros(shape, bool) if fitted is None else ~fitted
+            guide = self.compute_guide(self.unit, held | missing)
+            self.guide = self._padded(guide)
+            if held.any():
+                # the fit's guide never saw the held-out pixels; the returned image is built on
+                # the guide from all pixels (better at the held-out pixels themselves)
+                self.guide_shift = self._padded(self.compute_guide(self.unit, missing) - guide)
+            if self.guide_as_input:
+                # the generator sees the guide beside its noise and outputs a correction to it
+                cfg = replace(cfg, input_depth=n_in + self.layout.channels)
+                if self.guide_residual:
+                    cfg = replace(cfg, need_sigmoid=False)
+        self.net = self.build_net(cfg, self.layout.channels, 1, ctx)
+        if self.guide is not None and self.guide_as_input and self.guide_residual:
+            self.net.zero_output()
+        self.z = NoiseInput(ctx, n_in, self.image.padded_shape, self.input_std, self.reg_noise)
+
+    def _padded(self, unit: np.ndarray) -> torch.Tensor:
+        """A ``(C, Y, X)`` array padded like the image, as a ``(1, C, Yp, Xp)`` tensor on the device."""
+        return torch.from_numpy(np.ascontiguousarray(self.image.pad(unit), dtype=np.float32))[None].to(
+            self.ctx.device
         )
+
+    def _blend_weight(self, image: torch.Tensor) -> torch.Tensor | float:
+        """Weight ``w`` in [0, 1] of the generator against the guide: ``guide + w (image - guide)``.
+
+        Fitted by least squares on the held-out pixels (which neither saw), so it measures how much
+        of the generator's departure from the classical estimate the unseen data confirm: 0 while
+        the generator is worse than the guide, towards 1 as it gets better. Without held-out pixels: 1.
+        """
+        if self.held_weight is None:
+            return 1.0
+        diff = (image.float() - self.guide) * self.held_weight
+        gap = (self.image.tensor - self.guide) * self.held_weight
+        return ((diff * gap).sum() / (diff * diff).sum().clamp_min(1e-12)).clamp(0.0, 1.0)
+
+    def _combined(self, out: dict[str, torch.Tensor], shifted: bool) -> torch.Tensor:
+        image = out["image"].float()
+        if self.guide is None:
+            return image.clamp(0, 1)
+        w = self._blend_weight(image)
+        base = self.guide + self.guide_shift if (shifted and self.guide_shift is not None) else self.guide
+        return (base + w * (image - self.guide)).clamp(0, 1)
+
+    def final_image(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The returned ``(1, C, Yp, Xp)`` image in [0, 1] from (averaged) forward outputs.
+
+        Without a guide: the generator's output. With one: the guide (from all pixels) plus the
+        share of the generator's departure from it that the held-out pixels confirm.
+        """
+        return self._combined(out, shifted=True)
 
     def param_groups(self) -> list[dict[str, Any]]:
         return [{"params": list(self.net.parameters()), "lr": self.lr}]
 
     def forward(self) -> dict[str, torch.Tensor]:
-        return {"image": self.net(self.z.sample())[:, 0]}
+        z = self.z.sample()
+        if self.guide is None or not self.guide_as_input:
+            return {"image": self.net(z)[:, 0]}
+        image = self.net(torch.cat([z, self.guide], dim=1))[:, 0]
+        return {"image": self.guide + image if self.guide_residual else image}
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         data = weighted_mse(out["image"], self.image.tensor, self.weight)
         return data, {"data": data}
 
+    def validation_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        if self.held_weight is None:
+            return None
+        return weighted_mse(self._combined(out, shifted=False), self.image.tensor, self.held_weight)
+
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        return {"image": self.image.to_caller(out["image"], self.layout)}
+        return {"image": self.image.to_caller(self.final_image(out), self.layout)}
 
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
@@ -115,6 +219,8 @@ class ImageReconstructionTask(Task):
             "lr": self.lr,
             "reg_noise": self.reg_noise,
             "input_std": self.input_std,
+            "guide": self.guide_name,
+            "holdout": self.holdout,
             "input_shape": list(self.layout.shape),
             "input_dtype": str(self.layout.dtype),
         }
