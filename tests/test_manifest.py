@@ -80,7 +80,7 @@ def test_every_sample_loads(manifest, key):
 def test_plugin_modules_do_not_import_torch():
     code = (
         "import sys; import napari_doubledip._sample_data, napari_doubledip._qt, "
-        "napari_doubledip._qt.spec, napari_doubledip._qt.run_model; "
+        "napari_doubledip.registry, napari_doubledip._qt.run_model; "
         "from napari_doubledip._sample_data import noisy_photo; noisy_photo(); "
         "print('torch' in sys.modules)"
     )

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import napari_doubledip as dd
-from napari_doubledip.core.tasks.separate import SeparateTask, to_unit_jointly
+from napari_doubledip.core.conversion import to_unit_jointly
+from napari_doubledip.core.tasks.separate import SeparateTask
 
 FAST = {
     "device": "cpu",

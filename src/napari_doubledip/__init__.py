@@ -1,7 +1,8 @@
 """napari-doubledip: Deep Image Prior and Double-DIP for napari, Python and the command line.
 
-The public functions are imported lazily so that ``import napari_doubledip`` (and napari's
-start-up) does not import torch.
+The public functions (one blocking function and one stream per registered task, plus
+``run``/``stream`` by task name and ``run_task``/``stream_task`` for an engine task) are imported
+lazily so that ``import napari_doubledip`` (and napari's start-up) does not import torch.
 """
 
 from __future__ import annotations
@@ -13,28 +14,20 @@ try:
 except ImportError:  # pragma: no cover - not installed
     __version__ = "0+unknown"
 
-_API = {
-    "dehaze",
-    "dehaze_stream",
-    "denoise",
-    "denoise_stream",
-    "inpaint",
-    "inpaint_stream",
-    "remove_watermark",
-    "remove_watermark_stream",
-    "run_task",
-    "segment",
-    "segment_stream",
-    "separate",
-    "separate_stream",
-    "stream_task",
-}
+#: API functions that are not a task's.
+_GENERIC = ("function", "run", "run_task", "stream", "stream_task")
 
-__all__ = sorted(_API | {"__version__"})
+
+def _api_names() -> list[str]:
+    from .registry import entries
+
+    return [*_GENERIC, *(name for e in entries() for name in (e.api, e.stream))]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _API:
+    if name == "__all__":
+        return sorted([*_api_names(), "__version__"])
+    if name in _api_names():
         from . import api
 
         return getattr(api, name)
@@ -42,4 +35,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted([*_api_names(), "__version__"])

@@ -1,70 +1,41 @@
 """napari sample data (File ▸ Open Sample ▸ napari-doubledip): one sample per task, no downloads.
 
-Each function returns napari ``LayerData`` tuples ``(data, kwargs, layer_type)`` built from
-:mod:`napari_doubledip.samples`. This module imports neither torch nor napari.
+Each registered task's sample is a function of this module named by its key (the manifest's
+``napari_doubledip._sample_data:noisy_photo``), returning napari ``LayerData`` tuples
+``(data, kwargs, layer_type)`` built from :mod:`napari_doubledip.samples`. This module imports
+neither torch nor napari.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+from . import registry
+from .registry import SAMPLE_SIZE
 
-from . import samples
-
-__all__ = [
-    "SAMPLE_SIZE",
-    "hazy_photo",
-    "missing_pixels",
-    "mixtures",
-    "noisy_photo",
-    "segmentation_composite",
-    "watermarked_photos",
-]
-
-#: Height and width of the sample images (small enough for a CPU run of a minute or two).
-SAMPLE_SIZE = 128
+__all__ = ["SAMPLE_SIZE", "sample_function"]
 
 LayerData = tuple[Any, dict[str, Any], str]
 
 
-def noisy_photo() -> list[LayerData]:
-    """The astronaut with Gaussian noise (sigma 25/255): input of the Denoise widget."""
-    noisy, _clean = samples.noisy_photo(SAMPLE_SIZE)
-    return [(noisy, {"name": "noisy astronaut"}, "image")]
+def sample_function(key: str) -> Callable[[], list[LayerData]]:
+    """The napari sample function of the task whose sample is ``key``."""
+    for entry in registry.entries():
+        sample = entry.sample
+        if sample is not None and sample.key == key:
+
+            def layers(sample: registry.Sample = sample) -> list[LayerData]:
+                return sample.layers(SAMPLE_SIZE)
+
+            layers.__name__ = layers.__qualname__ = key
+            layers.__doc__ = f"{sample.display_name}: {entry.title}'s sample input."
+            return layers
+    raise KeyError(key)
 
 
-def missing_pixels() -> list[LayerData]:
-    """The coffee photo with half its pixels missing, and the mask (nonzero = missing) as Labels."""
-    damaged, mask, _clean = samples.photo_with_missing_pixels(SAMPLE_SIZE)
-    return [
-        (mask.astype(np.uint8), {"name": "missing pixels", "visible": False}, "labels"),
-        (damaged, {"name": "damaged coffee"}, "image"),
-    ]
-
-
-def segmentation_composite() -> list[LayerData]:
-    """A textured horse on a photo, and a few hint strokes (1 = foreground, 2 = background)."""
-    image, _true_mask, hints = samples.segmentation_composite(SAMPLE_SIZE)
-    return [
-        (image, {"name": "composite"}, "image"),
-        (hints, {"name": "hints (1 fg, 2 bg)"}, "labels"),
-    ]
-
-
-def mixtures() -> list[LayerData]:
-    """Two mixtures of the same two photos with different weights: input of Separate layers."""
-    images, _layers = samples.mixtures(SAMPLE_SIZE)
-    return [(img, {"name": f"mixture {i + 1}"}, "image") for i, img in enumerate(images)]
-
-
-def watermarked_photos() -> list[LayerData]:
-    """Three photos sharing one semi-transparent logo: input of Remove watermark."""
-    images, _alpha, _clean = samples.watermarked_photos(SAMPLE_SIZE)
-    return [(img, {"name": f"watermarked {i + 1}"}, "image") for i, img in enumerate(images)]
-
-
-def hazy_photo() -> list[LayerData]:
-    """A photo under synthetic haze: input of Dehaze."""
-    hazy, _clean, _transmission, _airlight = samples.hazy_photo(SAMPLE_SIZE)
-    return [(hazy, {"name": "hazy rocket"}, "image")]
+def __getattr__(name: str) -> Any:
+    try:
+        return sample_function(name)
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

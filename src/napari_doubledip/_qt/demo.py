@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEMOS", "launch_demo", "open_demo"]
-
-#: Task name -> (sample key, widget display name).
-DEMOS: dict[str, tuple[str, str]] = {
-    "denoise": ("noisy_photo", "Denoise"),
-    "inpaint": ("missing_pixels", "Inpaint"),
-    "segment": ("segmentation_composite", "Segment"),
-    "separate": ("mixtures", "Separate layers"),
-    "watermark": ("watermarked_photos", "Remove watermark"),
-    "dehaze": ("hazy_photo", "Dehaze"),
-}
+__all__ = ["launch_demo", "open_demo"]
 
 PLUGIN = "napari-doubledip"
 
 
 def open_demo(
-    task: str = "denoise",
+    task: str | None = None,
     run: bool = True,
     viewer: Any = None,
     *,
@@ -34,7 +24,7 @@ def open_demo(
     Parameters
     ----------
     task
-        One of :data:`DEMOS` (``"remove_watermark"`` is accepted for ``"watermark"``).
+        A registered task with a sample, by name or by its API function's name (default: the first).
     run
         Click Run.
     viewer
@@ -48,10 +38,16 @@ def open_demo(
     """
     import napari
 
-    task = {"remove_watermark": "watermark"}.get(task, task)
-    if task not in DEMOS:
-        raise ValueError(f"unknown demo task {task!r}; choose one of {sorted(DEMOS)}")
-    sample, display_name = DEMOS[task]
+    from .. import registry
+
+    demos = {e.name: e for e in registry.entries() if e.sample is not None}
+    try:
+        entry = registry.get(task) if task is not None else next(iter(demos.values()))
+    except KeyError:
+        entry = None
+    if entry is None or entry.name not in demos:
+        raise ValueError(f"unknown demo task {task!r}; choose one of {sorted(demos)}")
+    sample, display_name = entry.sample.key, entry.title
     if viewer is None:
         viewer = napari.Viewer(title=f"napari-doubledip demo: {display_name}")
     layers = viewer.open_sample(PLUGIN, sample)
@@ -81,7 +77,7 @@ def _choose_device(widget: Any, device: str) -> None:
 
 
 def launch_demo(
-    task: str = "denoise",
+    task: str | None = None,
     run: bool = True,
     *,
     steps: int | None = None,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import OutputSpec, TaskSpec
+from ..registry import Output, TaskEntry
 
 __all__ = [
     "OUTPUT_TAG",
@@ -26,6 +26,7 @@ __all__ = [
     "RunState",
     "frame_indices",
     "frame_shape",
+    "hint_of",
     "leading_shape",
     "read_frame",
     "read_hint",
@@ -36,6 +37,12 @@ __all__ = [
 OUTPUT_TAG = "doubledip_output"
 #: Metadata key holding a finished run's parameters, final losses, device and time.
 RESULT_KEY = "doubledip"
+
+
+def hint_of(entry: TaskEntry) -> Any:
+    """The task's mask / hint input that a layer provides (``None``: none, or a plain value)."""
+    aux = entry.aux
+    return aux if aux is not None and aux.kind != "value" else None
 
 
 class InputError(ValueError):
@@ -129,7 +136,7 @@ class RunPlan:
     Attributes
     ----------
     spec
-        The task.
+        The task's registry entry.
     sources
         The input layers, in order.
     frames
@@ -144,7 +151,7 @@ class RunPlan:
         Whether the outputs are stacks filled frame by frame.
     """
 
-    spec: TaskSpec
+    spec: TaskEntry
     sources: list[Any]
     frames: list[tuple[int, ...]]
     images: list[Any]
@@ -156,11 +163,10 @@ class RunPlan:
         """The api stream of frame number ``position`` (builds, and so validates, its task)."""
         from .. import api
 
-        function = getattr(api, self.spec.stream)
         args: list[Any] = [self.images[position]]
-        if self.spec.hint is not None:
+        if hint_of(self.spec) is not None:
             args.append(self.hints[position])
-        return function(*args, **self.options)
+        return getattr(api, self.spec.stream)(*args, **self.options)
 
 
 class RunFailed(Exception):
@@ -206,7 +212,7 @@ def run_frames(
 class OutputTarget:
     """One output layer of a run and the array behind it."""
 
-    spec: OutputSpec
+    spec: Output
     key: str
     layer: Any
     source: Any
@@ -235,7 +241,6 @@ class RunState:
     device: str
     targets: list[OutputTarget] = field(default_factory=list)
     updates: int = 0
-    losses: list[float] = field(default_factory=list)
     last_snapshot: Any = None
     last_position: int = 0
     results: list = field(default_factory=list)

@@ -24,6 +24,8 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ..core.options import NET_PRESETS, OptionInfo
+from ..registry import Output, TaskEntry
 from .loss_plot import LossPlot
 from .pickers import LayerCheckList, LayerCombo, LayerWatcher
 from .run_model import (
@@ -35,17 +37,18 @@ from .run_model import (
     RunState,
     frame_indices,
     frame_shape,
+    hint_of,
     leading_shape,
     read_frame,
     read_hint,
     run_frames,
 )
-from .spec import OutputSpec, ParamSpec, TaskSpec
 
 __all__ = ["NET_PRESETS", "TaskWidget", "explain_error"]
 
-#: Net presets offered under "Advanced".
-NET_PRESETS = ("default", "dip-classic", "doubledip")
+
+#: Largest value of a number in the form when its option sets none.
+FORM_MAXIMUM = 1e6
 
 
 def explain_error(exc: BaseException) -> str:
@@ -71,7 +74,7 @@ def _format_seconds(seconds: float | None) -> str:
 
 
 class TaskWidget(QWidget):
-    """A dock widget that runs one Deep Image Prior task (see :class:`TaskSpec`) on napari layers.
+    """A dock widget that runs one registered task (its :class:`~napari_doubledip.registry.TaskEntry`) on napari layers.
 
     The optimisation runs in a worker thread on private copies of the inputs; its snapshots
     update the output layers (created once per run, replaced on a re-run) and the progress bar.
@@ -81,17 +84,17 @@ class TaskWidget(QWidget):
     napari_viewer
         The viewer (napari passes it).
     spec
-        The task (default: the class's ``spec``).
+        The task's registry entry (default: the class's ``spec``).
     """
 
     #: Emitted with the :class:`RunState` when a run has ended (finished, stopped or failed).
     run_finished = Signal(object)
 
     #: The task of a subclass (see :mod:`napari_doubledip._qt.widgets`).
-    spec: TaskSpec
+    spec: TaskEntry
 
     def __init__(
-        self, napari_viewer: Any, spec: TaskSpec | None = None, parent: QWidget | None = None
+        self, napari_viewer: Any, spec: TaskEntry | None = None, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.viewer = napari_viewer
@@ -111,13 +114,14 @@ class TaskWidget(QWidget):
         from napari.layers import Image, Labels, Shapes
 
         spec = self.spec
+        hint = hint_of(spec)
         layout = QVBoxLayout(self)
         about = QLabel(spec.description)
         about.setWordWrap(True)
         layout.addWidget(about)
 
         form = QFormLayout()
-        if spec.multi_input:
+        if spec.inputs.group:
             self.input_picker: LayerCombo | LayerCheckList = LayerCheckList(
                 self.viewer, (Image,), accept=self._is_input_candidate
             )
@@ -127,12 +131,12 @@ class TaskWidget(QWidget):
             form.addRow("Image", self.input_picker)
         self.input_picker.changed.connect(self._update_frame_controls)
         self.hint_picker: LayerCombo | None = None
-        if spec.hint is not None:
+        if hint is not None:
             kinds = {"labels": Labels, "shapes": Shapes}
-            types = tuple(kinds[k] for k in spec.hint.layer_types)
-            self.hint_picker = LayerCombo(self.viewer, types, optional=not spec.hint.required)
-            self.hint_picker.setToolTip(spec.hint.help)
-            form.addRow(spec.hint.label, self.hint_picker)
+            types = tuple(kinds[k] for k in hint.layer_types)
+            self.hint_picker = LayerCombo(self.viewer, types, optional=not hint.required)
+            self.hint_picker.setToolTip(hint.help)
+            form.addRow(hint.label, self.hint_picker)
         self.all_frames = QCheckBox("All frames")
         self.all_frames.setToolTip(
             "Process every frame of a stack in turn and fill the output stacks (else: the frame shown)"
@@ -154,9 +158,9 @@ class TaskWidget(QWidget):
         self.early_stop = QCheckBox("Stop when it stops improving")
         self.early_stop.setChecked(True)
         form.addRow("Early stop", self.early_stop)
-        for param in spec.params:
+        for param in spec.shown_options:
             widget = self._param_widget(param)
-            self.param_widgets[param.key] = widget
+            self.param_widgets[param.name] = widget
             form.addRow(param.label, widget)
         layout.addLayout(form)
 
@@ -222,7 +226,7 @@ class TaskWidget(QWidget):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
-    def _param_widget(self, param: ParamSpec) -> QWidget:
+    def _param_widget(self, param: OptionInfo) -> QWidget:
         if isinstance(param.default, bool):
             widget: QWidget = QCheckBox()
             widget.setChecked(param.default)
@@ -232,26 +236,26 @@ class TaskWidget(QWidget):
             widget.setCurrentText(str(param.default))
         elif isinstance(param.default, int):
             widget = QSpinBox()
-            widget.setRange(int(param.minimum), int(param.maximum))
+            widget.setRange(int(param.minimum or 0), int(param.maximum or FORM_MAXIMUM))
             widget.setValue(param.default)
         else:
             widget = QDoubleSpinBox()
             widget.setDecimals(param.decimals)
-            widget.setRange(param.minimum, param.maximum)
+            widget.setRange(param.minimum or 0.0, param.maximum or FORM_MAXIMUM)
             widget.setValue(float(param.default))
         widget.setToolTip(param.help)
         return widget
 
     def _param_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for param in self.spec.params:
-            widget = self.param_widgets[param.key]
+        for param in self.spec.shown_options:
+            widget = self.param_widgets[param.name]
             if isinstance(widget, QCheckBox):
-                values[param.key] = widget.isChecked()
+                values[param.name] = widget.isChecked()
             elif isinstance(widget, QComboBox):
-                values[param.key] = widget.currentText()
+                values[param.name] = widget.currentText()
             else:
-                values[param.key] = widget.value()
+                values[param.name] = widget.value()
         return values
 
     def _fill_devices(self) -> None:
@@ -272,7 +276,7 @@ class TaskWidget(QWidget):
         from napari.layers import Image
 
         active = self.viewer.layers.selection.active
-        if not self.spec.multi_input and isinstance(active, Image):
+        if not self.spec.inputs.group and isinstance(active, Image):
             self.input_picker.set_value(active)
         if self.hint_picker is not None:
             layers = self.hint_picker.layers()
@@ -309,7 +313,7 @@ class TaskWidget(QWidget):
 
     def set_inputs(self, layers: list[Any]) -> None:
         """Choose the input image layer(s)."""
-        if self.spec.multi_input:
+        if self.spec.inputs.group:
             self.input_picker.set_value(list(layers))
         else:
             self.input_picker.set_value(layers[0] if layers else None)
@@ -345,11 +349,12 @@ class TaskWidget(QWidget):
             With a message saying what to change.
         """
         spec = self.spec
+        hint = hint_of(spec)
         sources = self.inputs()
-        if len(sources) < spec.min_inputs:
-            if spec.multi_input:
+        if len(sources) < spec.inputs.min_images:
+            if spec.inputs.group:
                 raise InputError(
-                    f"Tick at least {spec.min_inputs} image layer(s) in the list (open images with "
+                    f"Tick at least {spec.inputs.min_images} image layer(s) in the list (open images with "
                     "File ▸ Open, or File ▸ Open Sample ▸ napari-doubledip)."
                 )
             raise InputError("Choose an image layer (open one, or File ▸ Open Sample ▸ napari-doubledip).")
@@ -357,19 +362,19 @@ class TaskWidget(QWidget):
         if len(leads) > 1:
             raise InputError("The images are stacks of different lengths; choose images of one kind.")
         hint_layer = self.hint_picker.value() if self.hint_picker is not None else None
-        if spec.hint is not None and spec.hint.required and hint_layer is None:
-            raise InputError(f"Choose a {spec.hint.label.lower()} layer: {spec.hint.help}")
+        if hint is not None and hint.required and hint_layer is None:
+            raise InputError(f"Choose a {hint.label.lower()} layer: {hint.help}")
         all_frames = self.all_frames.isChecked() and bool(leading_shape(sources[0]))
         frames = frame_indices(sources[0], self.viewer.dims.point, all_frames)
         images: list[Any] = []
         hints: list[np.ndarray | None] = []
         for index in frames:
             frame = [read_frame(layer, index) for layer in sources]
-            images.append(frame if spec.multi_input else frame[0])
+            images.append(frame if spec.inputs.group else frame[0])
             if hint_layer is None:
                 hints.append(None)
             else:
-                hints.append(read_hint(hint_layer, index, sources[0], spec.hint.binary, frame[0].shape))
+                hints.append(read_hint(hint_layer, index, sources[0], hint.binary, frame[0].shape))
         options = {**self.options(), "stop": self._stop}
         if options["device"] in ("cpu", "auto"):
             from ..core.devices import cpu_count
@@ -424,7 +429,7 @@ class TaskWidget(QWidget):
             self.status.setText("Stopping…")
 
     # ------------------------------------------------------------------ output layers
-    def _output_name(self, source: Any, output: OutputSpec) -> str:
+    def _output_name(self, source: Any, output: Output) -> str:
         return f"{source.name} · {output.suffix}"
 
     def _find_output(self, tag: dict[str, str]) -> Any | None:
@@ -465,7 +470,7 @@ class TaskWidget(QWidget):
                 targets.append(OutputTarget(output, key, layer, source, created))
         return targets
 
-    def _add_output_layer(self, plan: RunPlan, source: Any, output: OutputSpec, tag: dict) -> Any:
+    def _add_output_layer(self, plan: RunPlan, source: Any, output: Output, tag: dict) -> Any:
         """A new output layer holding zeros until the first snapshot, with the source's geometry."""
         n = source.ndim if plan.all_frames else 2
         lead = leading_shape(source) if plan.all_frames else ()
@@ -553,20 +558,11 @@ class TaskWidget(QWidget):
             if target.layer is not None:
                 target.layer.metadata[RESULT_KEY] = info
         reason = info.get("stop_reason")
-        summary = self._summary(last)
+        summary = last.summary()
         self.status.setText(
             f"Done on {info['device']}: {info.get('steps_run', '?')} steps in "
             f"{_format_seconds(state.elapsed)} ({reason}).{summary}"
         )
-
-    def _summary(self, result: Any) -> str:
-        alphas = getattr(result, "alphas", None)
-        if alphas is not None:
-            return " Mixing weights: " + ", ".join(f"{a:.2f}" for a in np.ravel(alphas)) + "."
-        airlight = getattr(result, "airlight", None)
-        if airlight is not None:
-            return " Airlight: " + ", ".join(f"{a:.3g}" for a in np.ravel(airlight)) + "."
-        return ""
 
     def _on_errored(self, exc: BaseException) -> None:
         state = self.state

@@ -8,7 +8,7 @@ shape, dtype and value range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,6 +20,7 @@ __all__ = [
     "mask_plane",
     "pad_amounts",
     "to_unit",
+    "to_unit_jointly",
 ]
 
 MIN_SIZE = 16
@@ -209,3 +210,48 @@ def pad_amounts(size: int, multiple: int) -> tuple[int, int]:
     """
     total = max((-size) % multiple, 2 * multiple - size)
     return total // 2, total - total // 2
+
+
+def to_unit_jointly(
+    images: list[np.ndarray], name: str = "images"
+) -> tuple[list[np.ndarray], list[ImageLayout]]:
+    """Convert several images to unit range with ONE shared value range.
+
+    Mixing models (``I = a * x + b * y``) only hold when every image is scaled the same way,
+    so the range is the union of the images' ranges (for integer dtypes: the dtype's range
+    when all values fit, e.g. 0..255 for uint8, and 0..1 for floats within [0, 1], so that
+    white stays white).
+
+    Returns
+    -------
+    units, layouts
+        ``(C, Y, X)`` float32 arrays and layouts that map back to each caller's dtype.
+
+    Raises
+    ------
+    ValueError
+        For non-images and for images with different channel counts.
+    """
+    converted = [to_unit(img, name=f"{name}[{i}]") for i, img in enumerate(images)]
+    channels = {layout.channels for _, layout in converted}
+    if len(channels) > 1:
+        shapes = [layout.shape for _, layout in converted]
+        raise ValueError(f"{name} must all have the same number of channels, got shapes {shapes}")
+    low = min(layout.low for _, layout in converted)
+    high = max(layout.high for _, layout in converted)
+    dtypes = {layout.dtype for _, layout in converted}
+    if len(dtypes) == 1:
+        dtype = next(iter(dtypes))
+        if dtype == np.uint8 or dtype == np.uint16:
+            info = np.iinfo(dtype)
+            low, high = float(info.min), float(info.max)
+        elif np.issubdtype(dtype, np.floating) and low >= 0.0 and high <= 1.0:
+            low, high = 0.0, 1.0
+    scale = high - low if high > low else 1.0
+    units, layouts = [], []
+    for unit, layout in converted:
+        own = layout.high - layout.low if layout.high > layout.low else 1.0
+        rescaled = ((unit.astype(np.float64) * own + layout.low - low) / scale).astype(np.float32)
+        units.append(rescaled)
+        layouts.append(replace(layout, low=low, high=low + scale))
+    return units, layouts

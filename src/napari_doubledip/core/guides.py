@@ -96,6 +96,7 @@ def nlm_guide(unit: np.ndarray, sigma: float) -> np.ndarray:
         patch_distance=6,
         channel_axis=-1,
     )
+    out = out.reshape(image.shape)  # scikit-image drops a single channel axis
     return np.ascontiguousarray(np.moveaxis(out, -1, 0), dtype=np.float32)
 
 

@@ -328,6 +328,7 @@ def optimise(
         )
         best: dict[str, torch.Tensor] | None = None
         use_best = False  # the final outputs are ``best`` (not the latest averages)
+        held_out_mode = False  # the task judges its outputs on held-out pixels
         pending: list[dict[str, torch.Tensor]] = []
         history: dict[str, list[float]] = {}
         latest: dict[str, float] = {}
@@ -352,7 +353,8 @@ def optimise(
             pending.clear()
 
         def snapshot(done: bool) -> Snapshot:
-            source = best if (best is not None and done and use_best) else averages
+            # with held-out pixels every snapshot shows the best outputs so far: what Stop returns
+            source = best if (best is not None and use_best and (done or held_out_mode)) else averages
             with torch.no_grad():
                 outs = task.outputs(source)
             for arr in outs.values():
@@ -402,7 +404,7 @@ def optimise(
                     # the first outputs (a guided net's start: the classical estimate) compete too
                     first = task.validation_loss(averages)
                     if first is not None:
-                        stopper, use_best = None, True
+                        stopper, use_best, held_out_mode = None, True, True
                         held_out.update(0, float(first))
                         best = {k: v.clone() for k, v in averages.items()}
                 if use_best and step % held_out.every == 0:

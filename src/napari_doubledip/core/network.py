@@ -270,6 +270,18 @@ class SkipNet(nn.Module):
             self.head.conv.weight.zero_()
             self.head.conv.bias.zero_()
 
+    def init_output(self, value: float) -> None:
+        """Shift the output bias so that a sigmoid output starts near ``value`` in (0, 1).
+
+        Without a final sigmoid (``need_sigmoid=False``) this does nothing.
+        """
+        if not self.config.need_sigmoid:
+            return
+        import numpy as np
+
+        with torch.no_grad():
+            self.head.conv.bias += float(np.log(value / (1 - value)))
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         y = self.head(self.body(z))
         if self.config.need_sigmoid:

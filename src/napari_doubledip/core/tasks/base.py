@@ -11,8 +11,16 @@ import torch
 
 from ..conversion import ImageLayout, from_unit, pad_amounts
 from ..network import NetConfig, SkipNet, resolve_net_config
+from ..options import TaskOptions
 
 __all__ = ["NoiseInput", "PaddedImage", "Result", "RunContext", "Task", "make_generator"]
+
+# Seeds of a task's nets: ``seed * SEED_STRIDE + SALT_STRIDE * salt + NETS_STRIDE * n_nets + out_channels``.
+# The strides are primes, so that nets differing in salt, count or channels get unrelated seeds
+# (and the same seed, the same nets, as before these constants had names).
+SEED_STRIDE = 1000003
+SALT_STRIDE = 7919
+NETS_STRIDE = 31
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,14 @@ class Result:
 
     history: dict[str, np.ndarray] = field(repr=False)
     params: dict[str, Any] = field(repr=False)
+
+    def record(self) -> dict[str, Any]:
+        """Values of the result beyond its images, for the CLI's sidecar (e.g. mixing weights)."""
+        return {}
+
+    def summary(self) -> str:
+        """One sentence on those values for the widget's status line (``""``: nothing to add)."""
+        return ""
 
 
 @dataclass(frozen=True)
@@ -178,9 +194,25 @@ class Task(abc.ABC):
     ) -> Result:
         """The task's :class:`Result` from its final outputs."""
 
+    #: The task's validated options (set by the subclass's ``__init__``).
+    opts: TaskOptions
+
     def options(self) -> dict[str, Any]:
-        """The task's settings, recorded in ``Result.params`` (JSON-friendly)."""
-        return {}
+        """The task's settings, recorded in ``Result.params`` (JSON-friendly).
+
+        By default the recorded options, each net followed by its resolved settings
+        (``"<net>_config"``); tasks add what they derive (estimated values, shapes).
+        """
+        opts = getattr(self, "opts", None)
+        if opts is None:
+            return {}
+        out: dict[str, Any] = {}
+        nets = {info.name for info in opts.info() if info.net}
+        for key, value in opts.record().items():
+            out[key] = value
+            if key in nets:
+                out[f"{key}_config"] = resolve_net_config(getattr(opts, key)).to_dict()
+        return out
 
     def stop_reason(self, step: int, losses: dict[str, float]) -> str | None:
         """A task-specific stopping rule (e.g. the discrepancy principle); ``None`` to go on."""
@@ -208,6 +240,8 @@ class Task(abc.ABC):
         """
         cfg = resolve_net_config(net)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(ctx.seed) * 1000003 + 7919 * salt + 31 * n_nets + out_channels)
+            torch.manual_seed(
+                int(ctx.seed) * SEED_STRIDE + SALT_STRIDE * salt + NETS_STRIDE * n_nets + out_channels
+            )
             model = SkipNet(cfg, out_channels, n_nets)
         return model.to(ctx.device)

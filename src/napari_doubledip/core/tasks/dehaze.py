@@ -17,10 +17,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ...registry.dehaze import DehazeOptions
+from ..conversion import to_unit_jointly
 from ..losses import contrast_weights, edge_aware_smoothness
-from ..network import NetConfig, resolve_net_config
+from ..network import resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
-from .separate import to_unit_jointly
+
+#: The transmission net starts at the guide's mean, kept this far inside (0, 1).
+START_MARGIN = 0.05
 
 __all__ = [
     "DehazeResult",
@@ -52,6 +56,12 @@ class DehazeResult(Result):
     image: np.ndarray = None  # type: ignore[assignment]
     transmission: np.ndarray = None  # type: ignore[assignment]
     airlight: np.ndarray = None  # type: ignore[assignment]
+
+    def record(self) -> dict[str, Any]:
+        return {"airlight": self.airlight}
+
+    def summary(self) -> str:
+        return " Airlight: " + ", ".join(f"{a:.3g}" for a in np.ravel(self.airlight)) + "."
 
 
 def default_patch_size(shape: tuple[int, int]) -> int:
@@ -276,70 +286,53 @@ class DehazeTask(Task):
         image: np.ndarray,
         airlight: float | list[float] | np.ndarray | None = None,
         *,
-        net: str | NetConfig | dict = "default",
-        t_net: str | NetConfig | dict = "mask",
-        lr: float = 0.01,
-        t_lr: float = 0.01,
-        t_min: float = 0.05,
-        patch: int | None = None,
-        omega: float = 0.95,
-        guide: str = "envelope",
-        output: str = "inverse",
-        prior_weight: float = 1.0,
-        prior_decay: float = 200.0,
-        prior_floor: float = 0.05,
-        smooth_weight: float = 0.01,
-        dark_weight: float = 0.0,
-        reg_noise: float = 1 / 30,
-        input_std: float = 0.1,
+        options: DehazeOptions | None = None,
+        **kwargs: Any,
     ) -> None:
+        self.opts = o = DehazeOptions.build(options, **kwargs)
         (self.unit,), (self.layout,) = to_unit_jointly([image], name="image")
         self.channels = self.layout.channels
-        if lr <= 0 or t_lr <= 0:
-            raise ValueError(f"lr and t_lr must be > 0, got {lr} and {t_lr}")
-        if not 0 < t_min < 1:
-            raise ValueError(f"t_min must be in (0, 1), got {t_min}")
-        if not 0 < omega <= 1:
-            raise ValueError(f"omega must be in (0, 1], got {omega}")
-        if min(prior_weight, prior_floor, smooth_weight, dark_weight) < 0 or prior_decay <= 0:
-            raise ValueError(
-                "prior_weight, prior_floor, smooth_weight and dark_weight must be >= 0 and prior_decay > 0"
-            )
-        if reg_noise < 0 or input_std <= 0:
-            raise ValueError("reg_noise must be >= 0 and input_std > 0")
-        if patch is None:
-            patch = default_patch_size(self.layout.spatial_shape)
-        if int(patch) != patch or patch < 1 or patch % 2 == 0:
-            raise ValueError(f"patch must be an odd positive integer, got {patch}")
-        self.patch = int(patch)
-        if guide not in ("envelope", "dcp"):
-            raise ValueError(f"guide must be 'envelope' or 'dcp', got {guide!r}")
-        self.guide = guide
-        if output not in ("inverse", "generator"):
-            raise ValueError(f"output must be 'inverse' or 'generator', got {output!r}")
-        self.output = output
-        self.net_config = resolve_net_config(net)
-        self.t_config = resolve_net_config(t_net)
-        self.net_name = net if isinstance(net, str) else "custom"
-        self.t_net_name = t_net if isinstance(t_net, str) else "custom"
-        self.lr, self.t_lr = float(lr), float(t_lr)
-        self.t_min, self.omega = float(t_min), float(omega)
-        self.prior_weight, self.prior_decay = float(prior_weight), float(prior_decay)
-        self.prior_floor = float(prior_floor)
-        self.smooth_weight, self.dark_weight = float(smooth_weight), float(dark_weight)
-        self.reg_noise, self.input_std = float(reg_noise), float(input_std)
+        self.patch = int(o.patch) if o.patch is not None else default_patch_size(self.layout.spatial_shape)
+        self.t_min = o.t_min
+        self.net_config = resolve_net_config(o.net)
+        self.t_config = resolve_net_config(o.t_net)
         scale = self.layout.high - self.layout.low
+        self._airlight: np.ndarray | None = None
+        self._t_prior: np.ndarray | None = None
         if airlight is None:
-            self.airlight_unit = estimate_airlight(self.unit, self.patch)
-            self.airlight_source = "estimated"
+            self.airlight_source = "estimated"  # in prepare(), on the worker
         else:
-            self.airlight_unit = self._check_airlight(airlight, scale)
+            self._airlight = self._check_airlight(airlight, scale)
             self.airlight_source = "given"
-        if guide == "dcp":
-            t_guide = dcp_transmission(self.unit, self.airlight_unit, self.patch, self.omega)
+
+    def prepare(self) -> None:
+        """The airlight (unless given) and the guide transmission.
+
+        Many filter passes: :meth:`setup` runs this on the worker thread, rather than
+        ``__init__`` on the caller's (the GUI thread in napari).
+        """
+        if self._t_prior is not None:
+            return
+        o = self.opts
+        if self._airlight is None:
+            self._airlight = estimate_airlight(self.unit, self.patch)
+        if o.guide == "dcp":
+            t_guide = dcp_transmission(self.unit, self._airlight, self.patch, o.omega)
         else:
-            t_guide = envelope_transmission(self.unit, self.airlight_unit, self.omega)
-        self.t_prior = np.clip(t_guide, self.t_min, 1.0).astype(np.float32)
+            t_guide = envelope_transmission(self.unit, self._airlight, o.omega)
+        self._t_prior = np.clip(t_guide, self.t_min, 1.0).astype(np.float32)
+
+    @property
+    def airlight_unit(self) -> np.ndarray:
+        """The airlight ``(C,)`` in unit range (estimated on first use unless given)."""
+        self.prepare()
+        return self._airlight
+
+    @property
+    def t_prior(self) -> np.ndarray:
+        """The guide transmission ``(Y, X)`` (computed on first use)."""
+        self.prepare()
+        return self._t_prior
 
     def _check_airlight(self, airlight: Any, scale: float) -> np.ndarray:
         """Validate a caller's airlight (scalar or per channel, image range); return it in unit range."""
@@ -372,6 +365,8 @@ class DehazeTask(Task):
     # --- engine hooks --------------------------------------------------------------------------
     def setup(self, ctx: RunContext) -> None:
         self.ctx = ctx
+        self.prepare()
+        o = self.opts
         multiple = max(self.net_config.size_multiple, self.t_config.size_multiple)
         self.image = PaddedImage(self.unit, multiple, ctx.device)
         self.valid = self.image.valid
@@ -384,17 +379,16 @@ class DehazeTask(Task):
         self.edge_x, self.edge_y = contrast_weights(self.image.tensor)
         self.j_net = self.build_net(self.net_config, self.channels, 1, ctx, salt=1)
         self.t_net = self.build_net(self.t_config, 1, 1, ctx, salt=2)
-        if self.t_config.need_sigmoid:
-            start = float(np.clip((self.t_prior.mean() - self.t_min) / (1 - self.t_min), 0.05, 0.95))
-            with torch.no_grad():  # start near the guide's mean transmission
-                self.t_net.head.conv.bias += float(np.log(start / (1 - start)))
-        self.zj = NoiseInput(ctx, self.net_config.input_depth, shape, self.input_std, self.reg_noise)
-        self.zt = NoiseInput(ctx, self.t_config.input_depth, shape, self.input_std, self.reg_noise)
+        # start near the guide's mean transmission (kept inside (0, 1): a finite logit)
+        start = (self.t_prior.mean() - self.t_min) / (1 - self.t_min)
+        self.t_net.init_output(float(np.clip(start, START_MARGIN, 1 - START_MARGIN)))
+        self.zj = NoiseInput(ctx, self.net_config.input_depth, shape, o.input_std, o.reg_noise)
+        self.zt = NoiseInput(ctx, self.t_config.input_depth, shape, o.input_std, o.reg_noise)
 
     def param_groups(self) -> list[dict[str, Any]]:
         return [
-            {"params": list(self.j_net.parameters()), "lr": self.lr},
-            {"params": list(self.t_net.parameters()), "lr": self.t_lr},
+            {"params": list(self.j_net.parameters()), "lr": self.opts.lr},
+            {"params": list(self.t_net.parameters()), "lr": self.opts.t_lr},
         ]
 
     def forward(self) -> dict[str, torch.Tensor]:
@@ -405,8 +399,9 @@ class DehazeTask(Task):
 
     def prior_weight_at(self, step: int) -> float:
         """Weight of the pull towards the guide transmission at ``step``."""
-        fading = float(np.exp(-step / self.prior_decay))
-        return self.prior_weight * (self.prior_floor + (1 - self.prior_floor) * fading)
+        o = self.opts
+        fading = float(np.exp(-step / o.prior_decay))
+        return o.prior_weight * (o.prior_floor + (1 - o.prior_floor) * fading)
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         clear, t = out["image"].float(), out["transmission"].float()
@@ -416,16 +411,16 @@ class DehazeTask(Task):
         prior = (((t - self.t_guide) ** 2) * self.valid).sum() / n_valid
         smooth = edge_aware_smoothness(t, self.edge_x, self.edge_y)
         terms = {"data": data, "t_prior": prior, "t_smooth": smooth}
-        total = data + self.prior_weight_at(step) * prior + self.smooth_weight * smooth
-        if self.dark_weight > 0:
+        total = data + self.prior_weight_at(step) * prior + self.opts.smooth_weight * smooth
+        if self.opts.dark_weight > 0:
             dark = (_soft_dark_channel(clear, self.patch) * self.valid).sum() / n_valid
             terms["dark"] = dark
-            total = total + self.dark_weight * dark
+            total = total + self.opts.dark_weight * dark
         return total, terms
 
     def clear_image(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """The haze-free image ``(1, C, Yp, Xp)`` to report, per the ``output`` option."""
-        if self.output == "generator":
+        if self.opts.output == "generator":
             return out["image"].float()
         t = out["transmission"].float().clamp_min(self.t_min)
         clear = (self.image.tensor - (1 - t) * self.airlight) / t
@@ -455,24 +450,8 @@ class DehazeTask(Task):
 
     def options(self) -> dict[str, Any]:
         return {
-            "net": self.net_name,
-            "net_config": self.net_config.to_dict(),
-            "t_net": self.t_net_name,
-            "t_net_config": self.t_config.to_dict(),
-            "lr": self.lr,
-            "t_lr": self.t_lr,
-            "t_min": self.t_min,
+            **super().options(),
             "patch": self.patch,
-            "omega": self.omega,
-            "guide": self.guide,
-            "output": self.output,
-            "prior_weight": self.prior_weight,
-            "prior_decay": self.prior_decay,
-            "prior_floor": self.prior_floor,
-            "smooth_weight": self.smooth_weight,
-            "dark_weight": self.dark_weight,
-            "reg_noise": self.reg_noise,
-            "input_std": self.input_std,
             "airlight": self.airlight_in_image_units().tolist(),
             "airlight_source": self.airlight_source,
             "value_range": [self.layout.low, self.layout.high],

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ...registry.denoise import DenoiseOptions
 from ..guides import fill_from_neighbours, nlm_guide
 from .reconstruction import ImageReconstructionTask
 
@@ -32,27 +33,27 @@ class DenoiseTask(ImageReconstructionTask):
     ----------
     image
         The noisy image.
-    noise_sigma
-        Noise standard deviation in the image's own units; ``None`` estimates it. With early
-        stopping on, the run stops once the generator's mean squared error to the noisy image
-        falls to the noise variance (the discrepancy principle): past that point it fits noise.
-    **options
-        See :class:`ImageReconstructionTask` (net, lr, reg_noise, input_std).
+    options, **kwargs
+        :class:`~napari_doubledip.registry.denoise.DenoiseOptions`: those of
+        :class:`ImageReconstructionTask` and ``noise_sigma``, the noise standard deviation in
+        the image's own units (``None`` estimates it). With early stopping on, the run stops
+        once the generator's mean squared error to the noisy image falls to the noise variance
+        (the discrepancy principle): past that point it fits noise.
     """
 
     name = "denoise"
     default_steps = 3000
     guides = ("nlm",)
+    options_class = DenoiseOptions
 
-    def __init__(self, image: np.ndarray, *, noise_sigma: float | None = None, **options: Any) -> None:
-        super().__init__(image, **options)
+    def __init__(self, image: np.ndarray, *, options: DenoiseOptions | None = None, **kwargs: Any) -> None:
+        super().__init__(image, options=options, **kwargs)
         scale = self.layout.high - self.layout.low
+        noise_sigma = self.opts.noise_sigma
         if noise_sigma is None:
             self.sigma = estimate_noise_sigma(self.unit)
             self.sigma_source = "estimated"
         else:
-            if noise_sigma < 0:
-                raise ValueError(f"noise_sigma must be >= 0, got {noise_sigma}")
             self.sigma = float(noise_sigma) / scale if scale > 0 else 0.0
             self.sigma_source = "given"
         self._recent: deque[float] = deque(maxlen=10)

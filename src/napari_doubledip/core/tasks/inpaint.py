@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...registry.inpaint import InpaintOptions
 from ..conversion import check_mask, from_unit, to_unit
 from ..guides import biharmonic_guide
 from .reconstruction import ImageReconstructionTask
@@ -23,33 +24,32 @@ class InpaintTask(ImageReconstructionTask):
         The image (values under the mask are ignored).
     mask
         ``(Y, X)`` array, nonzero/True where a pixel is missing.
-    keep_known
-        Return the input's own values at known pixels (the generator's only where missing).
-    **options
-        See :class:`ImageReconstructionTask` (net, lr, reg_noise, input_std).
+    options, **kwargs
+        :class:`~napari_doubledip.registry.inpaint.InpaintOptions`: those of
+        :class:`ImageReconstructionTask` and ``keep_known`` (return the input's own values at
+        known pixels, the generator's only where missing).
     """
 
     name = "inpaint"
     default_steps = 3000
+    options_class = InpaintOptions
+    guides = ("biharmonic",)
+    guide_as_input = False
+    # without noise there is little to over-fit: held-out error keeps falling slowly for long
+    held_out_patience = 400
 
     def __init__(
-        self, image: np.ndarray, mask: np.ndarray, *, keep_known: bool = True, **options: Any
+        self, image: np.ndarray, mask: np.ndarray, *, options: InpaintOptions | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(image, **options)
+        super().__init__(image, options=options, **kwargs)
         self.missing = check_mask(mask, self.layout, name="mask")
         n_missing = int(self.missing.sum())
         if n_missing == 0:
             raise ValueError("mask marks no pixel as missing: nothing to inpaint (nonzero = missing)")
         if n_missing == self.missing.size:
             raise ValueError("mask marks every pixel as missing: there is nothing known to fit")
-        self.keep_known = bool(keep_known)
         # the value range comes from the known pixels: what lies under the mask is arbitrary
         self.unit, self.layout = to_unit(image, range_from=~self.missing)
-
-    guides = ("biharmonic",)
-    guide_as_input = False
-    # without noise there is little to over-fit: held-out error keeps falling slowly for long
-    held_out_patience = 400
 
     def fitted_pixels(self) -> np.ndarray:
         return ~self.missing
@@ -58,7 +58,7 @@ class InpaintTask(ImageReconstructionTask):
         return biharmonic_guide(unit, unseen)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-        if not self.keep_known:
+        if not self.opts.keep_known:
             return super().outputs(out)
         filled = self.image.to_numpy(self.final_image(out))[0]
         filled = np.where(self.missing[None], filled, self.unit)
@@ -67,6 +67,5 @@ class InpaintTask(ImageReconstructionTask):
     def options(self) -> dict[str, Any]:
         return {
             **super().options(),
-            "keep_known": self.keep_known,
             "missing_fraction": float(self.missing.mean()),
         }

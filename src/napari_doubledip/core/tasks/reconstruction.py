@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..conversion import ImageLayout, to_unit
+from ...registry.denoise import ReconstructionOptions
+from ..conversion import to_unit
 from ..guides import holdout_mask
-from ..network import NetConfig, resolve_net_config
+from ..network import resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 
 __all__ = ["ImageReconstructionTask", "ImageResult", "weighted_mse"]
@@ -42,23 +43,14 @@ class ImageReconstructionTask(Task):
     ----------
     image
         The corrupted image (see :func:`~napari_doubledip.core.conversion.to_unit`).
-    net
-        Network preset name, settings dict or :class:`NetConfig`.
-    lr
-        Adam learning rate.
-    reg_noise
-        Standard deviation of the per-step input perturbation.
-    input_std
-        Scale of the fixed uniform noise input.
-    guide
-        ``"auto"`` (the task's classical estimate: non-local means for denoising, biharmonic
-        filling for inpainting) or ``"none"`` (the plain DIP: the generator sees noise only).
-        With a guide the generator takes the estimate as an extra input and outputs a
-        correction to it, starting at zero (see :mod:`~napari_doubledip.core.guides`).
-    holdout
-        Share of the fitted pixels left out of the fit to judge it (0 = none). The run keeps
-        the output with the lowest error on them and stops when it has not improved for a
-        while; with ``holdout=0`` the windowed-variance rule decides instead.
+    options, **kwargs
+        :class:`~napari_doubledip.registry.denoise.ReconstructionOptions` (net, lr, reg_noise,
+        input_std, guide, holdout), as an object and/or keywords. With a ``guide`` the
+        generator takes the task's classical estimate (non-local means for denoising,
+        biharmonic filling for inpainting) as an extra input and outputs a correction to it, or
+        competes with it (see :mod:`~napari_doubledip.core.guides`). ``holdout`` is the share of
+        the fitted pixels left out of the fit to judge it: the run keeps the output with the
+        lowest error on them and stops when it has not improved for a while.
     """
 
     monitor_key = "image"
@@ -72,36 +64,22 @@ class ImageReconstructionTask(Task):
     #: the generator's own output (a sigmoid), which it learns to build from the guide.
     guide_residual: bool = True
 
-    def __init__(
-        self,
-        image: np.ndarray,
-        *,
-        net: str | NetConfig | dict = "default",
-        lr: float = 0.01,
-        reg_noise: float = 1 / 30,
-        input_std: float = 0.1,
-        guide: str = "auto",
-        holdout: float = 0.05,
-    ) -> None:
+    #: The options dataclass of the task.
+    options_class: ClassVar[type[ReconstructionOptions]] = ReconstructionOptions
+
+    def __init__(self, image: np.ndarray, *, options: ReconstructionOptions | None = None, **kwargs: Any) -> None:
+        self.opts = self.options_class.build(options, **kwargs)
         self.unit, self.layout = to_unit(image)
-        self.net_config = resolve_net_config(net)
-        self.net_name = net if isinstance(net, str) else "custom"
-        if lr <= 0:
-            raise ValueError(f"lr must be > 0, got {lr}")
-        if reg_noise < 0 or input_std <= 0:
-            raise ValueError("reg_noise must be >= 0 and input_std > 0")
-        self.lr = float(lr)
-        self.reg_noise = float(reg_noise)
-        self.input_std = float(input_std)
+        self.net_config = resolve_net_config(self.opts.net)
+        # a subclass whose options have no guide / holdout (plain GeneratorOptions) is a plain DIP
+        guide = getattr(self.opts, "guide", "none")
         choices = ("auto", "none", *self.guides)
         if guide not in choices:
-            raise ValueError(f"guide must be one of {choices}, got {guide!r}")
+            raise ValueError(f"guide must be one of {choices} for {self.name}, got {guide!r}")
         if guide == "auto":
             guide = self.guides[0] if self.guides else "none"
         self.guide_name = guide
-        if not (isinstance(holdout, int | float) and 0 <= holdout <= 0.5):
-            raise ValueError(f"holdout must be a number in [0, 0.5], got {holdout!r}")
-        self.holdout = float(holdout)
+        self.holdout = float(getattr(self.opts, "holdout", 0.0))
 
     def fitted_pixels(self) -> np.ndarray | None:
         """``(Y, X)`` pixels the loss may fit (``None``: all); held-out pixels are drawn from these."""
@@ -148,7 +126,7 @@ class ImageReconstructionTask(Task):
         self.net = self.build_net(cfg, self.layout.channels, 1, ctx)
         if self.guide is not None and self.guide_as_input and self.guide_residual:
             self.net.zero_output()
-        self.z = NoiseInput(ctx, n_in, self.image.padded_shape, self.input_std, self.reg_noise)
+        self.z = NoiseInput(ctx, n_in, self.image.padded_shape, self.opts.input_std, self.opts.reg_noise)
 
     def _padded(self, unit: np.ndarray) -> torch.Tensor:
         """A ``(C, Y, X)`` array padded like the image, as a ``(1, C, Yp, Xp)`` tensor on the device."""
@@ -186,7 +164,7 @@ class ImageReconstructionTask(Task):
         return self._combined(out, shifted=True)
 
     def param_groups(self) -> list[dict[str, Any]]:
-        return [{"params": list(self.net.parameters()), "lr": self.lr}]
+        return [{"params": list(self.net.parameters()), "lr": self.opts.lr}]
 
     def forward(self) -> dict[str, torch.Tensor]:
         z = self.z.sample()
@@ -214,18 +192,8 @@ class ImageReconstructionTask(Task):
 
     def options(self) -> dict[str, Any]:
         return {
-            "net": self.net_name,
-            "net_config": self.net_config.to_dict(),
-            "lr": self.lr,
-            "reg_noise": self.reg_noise,
-            "input_std": self.input_std,
-            "guide": self.guide_name,
-            "holdout": self.holdout,
+            **super().options(),
+            "guide_used": self.guide_name,
             "input_shape": list(self.layout.shape),
             "input_dtype": str(self.layout.dtype),
         }
-
-    @property
-    def input_layout(self) -> ImageLayout:
-        """Layout of the caller's image."""
-        return self.layout

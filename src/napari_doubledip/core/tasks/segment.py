@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...registry.segment import SegmentOptions
 from ..conversion import ImageLayout, to_unit
 from ..losses import (
     ExclusionLoss,
@@ -17,7 +18,7 @@ from ..losses import (
     edge_aware_smoothness,
     mask_balance_loss,
 )
-from ..network import NetConfig, resolve_net_config
+from ..network import resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 
 __all__ = [
@@ -278,77 +279,31 @@ class SegmentTask(Task):
         image: np.ndarray,
         hints: np.ndarray | None = None,
         *,
-        net: str | NetConfig | dict = "doubledip",
-        mask_net: str | NetConfig | dict = "mask",
-        lr: float = 0.01,
-        mask_lr_factor: float = 0.5,
-        exclusion_weight: float = 0.05,
-        hint_weight: float = 1.0,
-        prior_weight: float = 2.0,
-        smooth_weight: float = 0.2,
-        binarise_weight: float = 0.2,
-        balance_weight: float = 1.0,
-        refit_every: int = 0,
-        prior: str = "auto",
-        walk_beta: float = 60.0,
-        edge: str = "auto",
-        mask_offset: bool | None = None,
-        binarise_start: int = 100,
-        binarise_ramp: int = 200,
-        reg_noise: float = 1 / 30,
-        input_std: float = 0.1,
+        options: SegmentOptions | None = None,
+        **kwargs: Any,
     ) -> None:
+        self.opts = o = SegmentOptions.build(options, **kwargs)
         self.unit, self.layout = to_unit(image)
         self.hints = None if hints is None else check_hints(hints, self.layout)
         if min(self.layout.spatial_shape) < 8:
             raise ValueError(f"image is too small to segment: {self.layout.shape}")
-        for key, value in {
-            "exclusion_weight": exclusion_weight,
-            "hint_weight": hint_weight,
-            "prior_weight": prior_weight,
-            "smooth_weight": smooth_weight,
-            "binarise_weight": binarise_weight,
-            "balance_weight": balance_weight,
-        }.items():
-            if value < 0:
-                raise ValueError(f"{key} must be >= 0, got {value}")
-        if lr <= 0 or mask_lr_factor <= 0:
-            raise ValueError("lr and mask_lr_factor must be > 0")
-        self.net_config = resolve_net_config(net)
-        self.mask_config = resolve_net_config(mask_net)
-        self.net_name = net if isinstance(net, str) else "custom"
-        self.mask_net_name = mask_net if isinstance(mask_net, str) else "custom"
-        self.lr, self.mask_lr_factor = float(lr), float(mask_lr_factor)
-        self.exclusion_weight = float(exclusion_weight)
-        self.hint_weight = float(hint_weight)
-        self.prior_weight = float(prior_weight)
-        self.smooth_weight = float(smooth_weight)
-        self.binarise_weight = float(binarise_weight)
-        self.balance_weight = float(balance_weight)
-        self.refit_every = int(refit_every)
-        if prior not in ("auto", "walk", "colour"):
-            raise ValueError(f"prior must be 'auto', 'walk' or 'colour', got {prior!r}")
+        self.net_config = resolve_net_config(o.net)
+        self.mask_config = resolve_net_config(o.mask_net)
         painted = _painted_labels(self.hints)
-        if edge not in ("auto", "background", "free"):
-            raise ValueError(f"edge must be 'auto', 'background' or 'free', got {edge!r}")
-        if edge == "background" and 1 not in painted:
+        if o.edge == "background" and 1 not in painted:
             raise ValueError(
                 "edge='background' needs foreground strokes (label 1) in the hints; without hints "
                 "the unsupervised segmentation already takes the image's border as background"
             )
-        self.edge = ("background" if painted == {1} else "free") if edge == "auto" else edge
+        self.edge = ("background" if painted == {1} else "free") if o.edge == "auto" else o.edge
         # the seeds the prior and the hint losses use: the user's strokes, and maybe the frame
         self.seeds = edge_as_background(self.hints) if self.edge == "background" else self.hints
         painted = _painted_labels(self.seeds)
-        if prior == "walk" and painted != {1, 2}:
+        if o.prior == "walk" and painted != {1, 2}:
             raise ValueError("prior='walk' needs hints with both foreground (1) and background (2) strokes")
-        self.prior_method = ("walk" if painted == {1, 2} else "colour") if prior == "auto" else prior
-        if walk_beta <= 0:
-            raise ValueError(f"walk_beta must be > 0, got {walk_beta}")
-        self.walk_beta = float(walk_beta)
-        self.mask_offset = self.prior_method == "walk" if mask_offset is None else bool(mask_offset)
-        self.binarise_start, self.binarise_ramp = int(binarise_start), max(1, int(binarise_ramp))
-        self.reg_noise, self.input_std = float(reg_noise), float(input_std)
+        self.prior_method = ("walk" if painted == {1, 2} else "colour") if o.prior == "auto" else o.prior
+        self.mask_offset = self.prior_method == "walk" if o.mask_offset is None else bool(o.mask_offset)
+        self.binarise_ramp = max(1, o.binarise_ramp)
 
     # --- set-up -------------------------------------------------------------------------
     def _seed_weights(self) -> tuple[np.ndarray, np.ndarray]:
@@ -378,8 +333,9 @@ class SegmentTask(Task):
             mask_config = dataclasses.replace(mask_config, need_sigmoid=False)
         self.mask_net = self.build_net(mask_config, 1, 1, ctx, salt=12)
         shape = self.image.padded_shape
-        self.z = NoiseInput(ctx, 2 * self.net_config.input_depth, shape, self.input_std, self.reg_noise)
-        self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, self.input_std, self.reg_noise)
+        o = self.opts
+        self.z = NoiseInput(ctx, 2 * self.net_config.input_depth, shape, o.input_std, o.reg_noise)
+        self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, o.input_std, o.reg_noise)
         self.exclusion = ExclusionLoss(3)
         # hints, padded with zeros (unknown)
         hints = np.zeros(self.layout.spatial_shape, np.uint8) if self.seeds is None else self.seeds
@@ -391,10 +347,10 @@ class SegmentTask(Task):
         self.edge_x, self.edge_y = contrast_weights(self.image.tensor)
         # colour/texture prior; the mixtures only where they are fitted (colour prior, re-fits)
         self.model = None
-        if self.prior_method == "colour" or self.refit_every > 0:
+        if self.prior_method == "colour" or o.refit_every > 0:
             self.model = ColourModel(pixel_features(self.unit), seed=ctx.seed)
         if self.prior_method == "walk":
-            self._set_prior(random_walk_prior(self.unit, self.seeds, self.walk_beta).ravel())
+            self._set_prior(random_walk_prior(self.unit, self.seeds, o.walk_beta).ravel())
         else:
             w_fg, w_bg = self._seed_weights()
             self._set_prior(self.model.probability(w_fg, w_bg))
@@ -419,8 +375,8 @@ class SegmentTask(Task):
 
     def param_groups(self) -> list[dict[str, Any]]:
         return [
-            {"params": list(self.layers_net.parameters()), "lr": self.lr},
-            {"params": list(self.mask_net.parameters()), "lr": self.lr * self.mask_lr_factor},
+            {"params": list(self.layers_net.parameters()), "lr": self.opts.lr},
+            {"params": list(self.mask_net.parameters()), "lr": self.opts.lr * self.opts.mask_lr_factor},
         ]
 
     # --- step ---------------------------------------------------------------------------
@@ -432,7 +388,8 @@ class SegmentTask(Task):
         return {"layers": layers, "mask": mask}
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if self.refit_every > 0 and step > 0 and step % self.refit_every == 0:
+        o = self.opts
+        if o.refit_every > 0 and step > 0 and step % o.refit_every == 0:
             self._refit(out["mask"])
         fg, bg = out["layers"][:, 0].float(), out["layers"][:, 1].float()
         m = out["mask"].float()
@@ -442,27 +399,27 @@ class SegmentTask(Task):
         excl = self.exclusion(fg * self.valid, bg * self.valid)
         mc = m.clamp(1e-5, 1 - 1e-5)
         terms: dict[str, torch.Tensor] = {"recon": recon, "exclusion": excl}
-        total = recon + self.exclusion_weight * excl
+        total = recon + o.exclusion_weight * excl
         if self.n_hinted > 0:
             bce = -(self.fg_hint * torch.log(mc) + self.bg_hint * torch.log(1 - mc)).sum() / self.n_hinted
             layer_fit = (
                 (((fg - target) ** 2) * self.fg_hint).sum() + (((bg - target) ** 2) * self.bg_hint).sum()
             ) / (self.n_hinted * target.shape[1])
             terms["hints"], terms["layer_hints"] = bce, layer_fit
-            total = total + self.hint_weight * (bce + layer_fit)
+            total = total + o.hint_weight * (bce + layer_fit)
         p = self.prior
         confidence = (2 * (p - 0.5)).abs() * self.valid
         prior = -(confidence * (p * torch.log(mc) + (1 - p) * torch.log(1 - mc))).sum() / self.valid.sum()
         smooth = edge_aware_smoothness(m, self.edge_x, self.edge_y)
-        ramp = min(1.0, max(0.0, (step - self.binarise_start) / self.binarise_ramp))
+        ramp = min(1.0, max(0.0, (step - o.binarise_start) / self.binarise_ramp))
         binar = binarising_loss(m, self.valid)
         balance = mask_balance_loss(m, self.valid)
         total = (
             total
-            + self.prior_weight * prior
-            + self.smooth_weight * smooth
-            + ramp * self.binarise_weight * binar
-            + self.balance_weight * balance
+            + o.prior_weight * prior
+            + o.smooth_weight * smooth
+            + ramp * o.binarise_weight * binar
+            + o.balance_weight * balance
         )
         terms.update({"prior": prior, "smooth": smooth, "binarise": binar, "balance": balance})
         return total, terms
@@ -507,27 +464,11 @@ class SegmentTask(Task):
 
     def options(self) -> dict[str, Any]:
         return {
-            "net": self.net_name,
-            "net_config": self.net_config.to_dict(),
-            "mask_net": self.mask_net_name,
-            "mask_net_config": self.mask_config.to_dict(),
-            "lr": self.lr,
-            "mask_lr_factor": self.mask_lr_factor,
-            "exclusion_weight": self.exclusion_weight,
-            "hint_weight": self.hint_weight,
-            "prior_weight": self.prior_weight,
-            "smooth_weight": self.smooth_weight,
-            "binarise_weight": self.binarise_weight,
-            "balance_weight": self.balance_weight,
-            "refit_every": self.refit_every,
+            **super().options(),
             "prior": self.prior_method,
             "edge": self.edge,
-            "walk_beta": self.walk_beta,
             "mask_offset": self.mask_offset,
-            "binarise_start": self.binarise_start,
             "binarise_ramp": self.binarise_ramp,
-            "reg_noise": self.reg_noise,
-            "input_std": self.input_std,
             "hinted": self.hints is not None,
             "n_foreground_hints": 0 if self.hints is None else int((self.hints == 1).sum()),
             "n_background_hints": 0 if self.hints is None else int((self.hints == 2).sum()),

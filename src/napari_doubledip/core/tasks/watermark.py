@@ -9,11 +9,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..conversion import from_unit, mask_plane
+from ...registry.watermark import WatermarkOptions
+from ..conversion import from_unit, mask_plane, to_unit_jointly
 from ..losses import ExclusionLoss
-from ..network import NetConfig, resolve_net_config
+from ..network import resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
-from .separate import to_unit_jointly
+
+#: How far inside (0, 1) a learned colour starts (its logit must be finite).
+COLOUR_MARGIN = 0.02
 
 __all__ = [
     "WatermarkResult",
@@ -89,6 +92,9 @@ class WatermarkResult(Result):
     offsets: list[tuple[int, int]] = None  # type: ignore[assignment]
     colour: np.ndarray = None  # type: ignore[assignment]
 
+    def record(self) -> dict[str, Any]:
+        return {"colour": self.colour, "offsets": self.offsets}
+
 
 class WatermarkTask(Task):
     """Remove a watermark shared by K images (or by one image, with a hint) with Double-DIP.
@@ -159,25 +165,12 @@ class WatermarkTask(Task):
     def __init__(
         self,
         images: list[np.ndarray] | np.ndarray,
-        *,
         hint: np.ndarray | None = None,
-        watermark: str | float | tuple | np.ndarray = "white",
-        net: str | NetConfig | dict = "default",
-        mask_net: str | NetConfig | dict = "mask",
-        lr: float = 0.01,
-        mask_lr_factor: float = 5.0,
-        exclusion_weight: float = 0.1,
-        mask_sparsity: float = 0.0,
-        mask_init: float = 0.1,
-        reg_noise: float = 1 / 30,
-        input_std: float = 0.1,
-        clean_mask: bool = True,
-        refine_alpha: bool = True,
-        min_part: float = 0.025,
-        opaque_from: float = 0.75,
-        opaque_full: float = 0.95,
-        max_size_difference: int = 16,
+        *,
+        options: WatermarkOptions | None = None,
+        **kwargs: Any,
     ) -> None:
+        self.opts = o = WatermarkOptions.build(options, **kwargs)
         if isinstance(images, np.ndarray):
             images = [images]
         images = list(images)
@@ -196,8 +189,7 @@ class WatermarkTask(Task):
                 raise ValueError(f"images[{i}] has shape {s}; expected (Y, X) or (Y, X, C)")
         if len({len(s) for s in self.shapes}) > 1 or len({s[2:] for s in self.shapes}) > 1:
             raise ValueError(f"images must all have the same number of channels, got shapes {self.shapes}")
-        self.common, self.crops = centre_crops(self.shapes, max_size_difference)
-        self.max_size_difference = int(max_size_difference)
+        self.common, self.crops = centre_crops(self.shapes, o.max_size_difference)
         units, self.layouts = to_unit_jointly(images)
         # the K images on their common area, stacked once: (K, C, Y, X)
         self.units = np.stack([u[:, ys, xs] for u, (ys, xs) in zip(units, self.crops, strict=True)])
@@ -206,13 +198,10 @@ class WatermarkTask(Task):
         self.channels = self.layouts[0].channels
         self.hint = self._check_hint(hint)
         scale = self.layouts[0].high - self.layouts[0].low
+        watermark = o.watermark
         self.learn_colour = isinstance(watermark, str) and watermark == "learn"
         if isinstance(watermark, str):
-            presets = {"white": 1.0, "black": 0.0, "learn": 1.0}
-            if watermark not in presets:
-                raise ValueError(
-                    f"watermark must be 'white', 'black', 'learn' or a colour, got {watermark!r}"
-                )
+            presets = {"white": 1.0, "black": 0.0, "learn": 1.0}  # a learned colour starts white
             colour = np.full(self.channels, presets[watermark])
             self.watermark_spec = watermark
         else:
@@ -220,30 +209,8 @@ class WatermarkTask(Task):
             colour = (given - self.layouts[0].low) / (scale if scale > 0 else 1.0)
             self.watermark_spec = given.tolist()
         self.initial_colour = np.clip(colour, 0.0, 1.0)
-        if lr <= 0 or mask_lr_factor <= 0:
-            raise ValueError("lr and mask_lr_factor must be > 0")
-        if exclusion_weight < 0:
-            raise ValueError(f"exclusion_weight must be >= 0, got {exclusion_weight}")
-        if not 0 < opaque_from < opaque_full <= 1:
-            raise ValueError("need 0 < opaque_from < opaque_full <= 1")
-        self.net_config = resolve_net_config(net)
-        self.mask_config = resolve_net_config(mask_net)
-        self.net_name = net if isinstance(net, str) else "custom"
-        self.mask_net_name = mask_net if isinstance(mask_net, str) else "custom"
-        self.lr, self.mask_lr_factor = float(lr), float(mask_lr_factor)
-        self.exclusion_weight = float(exclusion_weight)
-        if mask_sparsity < 0:
-            raise ValueError(f"mask_sparsity must be >= 0, got {mask_sparsity}")
-        self.mask_sparsity = float(mask_sparsity)
-        if not 0 < mask_init < 1:
-            raise ValueError(f"mask_init must be in (0, 1), got {mask_init}")
-        self.mask_init = float(mask_init)
-        self.reg_noise, self.input_std = float(reg_noise), float(input_std)
-        self.opaque_from, self.opaque_full = float(opaque_from), float(opaque_full)
-        if not 0 <= min_part < 1:
-            raise ValueError(f"min_part must be in [0, 1), got {min_part}")
-        self.clean_mask, self.min_part = bool(clean_mask), float(min_part)
-        self.refine_alpha = bool(refine_alpha)
+        self.net_config = resolve_net_config(o.net)
+        self.mask_config = resolve_net_config(o.mask_net)
 
     def _check_hint(self, hint: np.ndarray | None) -> np.ndarray | None:
         if hint is None:
@@ -276,17 +243,19 @@ class WatermarkTask(Task):
         shape = self.padded[0].padded_shape
         self.clean_nets = self.build_net(self.net_config, self.channels, self.k, ctx, salt=1)
         self.mask_net = self.build_net(self.mask_config, 1, 1, ctx, salt=2)
-        if self.mask_config.need_sigmoid and self.mask_init != 0.5:
-            with torch.no_grad():  # start from a faint mask: it grows where the data needs it
-                self.mask_net.head.conv.bias += float(np.log(self.mask_init / (1 - self.mask_init)))
-        self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, self.input_std, self.reg_noise)
-        self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, self.input_std, self.reg_noise)
+        if self.opts.mask_init != 0.5:  # start from a faint mask: it grows where the data needs it
+            self.mask_net.init_output(self.opts.mask_init)
+        o = self.opts
+        self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, o.input_std, o.reg_noise)
+        self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, o.input_std, o.reg_noise)
         if self.hint is not None:
             region = self.padded[0].pad(self.hint.astype(np.float32), mode="constant")
             self.region = torch.from_numpy(region)[None, None].to(ctx.device)
         else:
             self.region = None
-        logit = torch.logit(torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(0.02, 0.98))
+        # a colour at 0 or 1 has an infinite logit: start the learned colour just inside
+        start = torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(COLOUR_MARGIN, 1 - COLOUR_MARGIN)
+        logit = torch.logit(start)
         self.colour_logit = torch.nn.Parameter(logit.to(ctx.device), requires_grad=self.learn_colour)
         self.fixed_colour = torch.as_tensor(self.initial_colour, dtype=torch.float32, device=ctx.device)
         self.exclusion = ExclusionLoss(3)
@@ -294,11 +263,11 @@ class WatermarkTask(Task):
 
     def param_groups(self) -> list[dict[str, Any]]:
         groups = [
-            {"params": list(self.clean_nets.parameters()), "lr": self.lr},
-            {"params": list(self.mask_net.parameters()), "lr": self.lr / self.mask_lr_factor},
+            {"params": list(self.clean_nets.parameters()), "lr": self.opts.lr},
+            {"params": list(self.mask_net.parameters()), "lr": self.opts.lr / self.opts.mask_lr_factor},
         ]
         if self.learn_colour:
-            groups.append({"params": [self.colour_logit], "lr": self.lr})
+            groups.append({"params": [self.colour_logit], "lr": self.opts.lr})
         return groups
 
     def _colour(self) -> torch.Tensor:
@@ -319,15 +288,15 @@ class WatermarkTask(Task):
         data = err.sum() / (self.valid.sum() * self.k * self.channels)
         terms = {"data": data}
         total = data
-        if self.pairs and self.exclusion_weight > 0:
+        if self.pairs and self.opts.exclusion_weight > 0:
             i = [p[0] for p in self.pairs]
             j = [p[1] for p in self.pairs]
             excl = self.exclusion(clean[i], clean[j])
-            total = total + self.exclusion_weight * excl
+            total = total + self.opts.exclusion_weight * excl
             terms["exclusion"] = excl
-        if self.mask_sparsity > 0:
+        if self.opts.mask_sparsity > 0:
             l1 = (mask * self.valid).sum() / self.valid.sum()
-            total = total + self.mask_sparsity * l1
+            total = total + self.opts.mask_sparsity * l1
             terms["mask_l1"] = l1
         return total, terms
 
@@ -339,7 +308,8 @@ class WatermarkTask(Task):
         """
         m = mask[None]
         c = colour[:, None, None]
-        blend = np.clip((m - self.opaque_from) / (self.opaque_full - self.opaque_from), 0.0, 1.0)
+        o = self.opts
+        blend = np.clip((m - o.opaque_from) / (o.opaque_full - o.opaque_from), 0.0, 1.0)
         out = []
         for unit, gen in zip(self.units, clean, strict=True):
             inverted = (unit - m * c) / np.maximum(1.0 - m, 1e-3)
@@ -350,10 +320,10 @@ class WatermarkTask(Task):
         padded = self.padded[0]
         clean = padded.to_numpy(out["clean"])  # (K, C, Y, X)
         mask = np.clip(padded.to_numpy(out["mask"])[0, 0], 0.0, 1.0)
-        if self.clean_mask:
-            mask = keep_watermark_parts(mask, self.min_part)
+        if self.opts.clean_mask:
+            mask = keep_watermark_parts(mask, self.opts.min_part)
         colour = out["colour"].detach().float().cpu().numpy()
-        if self.refine_alpha:
+        if self.opts.refine_alpha:
             mask = refine_opacity(self.units, clean, mask, colour)
         cleaned = self.invert(clean, mask, colour)
         result: dict[str, np.ndarray] = {}
@@ -394,25 +364,9 @@ class WatermarkTask(Task):
 
     def options(self) -> dict[str, Any]:
         return {
-            "net": self.net_name,
-            "net_config": self.net_config.to_dict(),
-            "mask_net": self.mask_net_name,
-            "mask_net_config": self.mask_config.to_dict(),
+            **super().options(),
             "n_images": self.k,
             "watermark": self.watermark_spec,
-            "lr": self.lr,
-            "mask_lr_factor": self.mask_lr_factor,
-            "exclusion_weight": self.exclusion_weight,
-            "mask_sparsity": self.mask_sparsity,
-            "mask_init": self.mask_init,
-            "reg_noise": self.reg_noise,
-            "input_std": self.input_std,
-            "opaque_from": self.opaque_from,
-            "opaque_full": self.opaque_full,
-            "clean_mask": self.clean_mask,
-            "refine_alpha": self.refine_alpha,
-            "min_part": self.min_part,
-            "max_size_difference": self.max_size_difference,
             "hint": None if self.hint is None else {"pixels": int(self.hint.sum())},
             "common_shape": list(self.common),
             "input_shapes": [list(s) for s in self.shapes],

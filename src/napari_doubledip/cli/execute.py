@@ -1,0 +1,236 @@
+"""Running a plan: in-process or on dask.distributed, with progress lines; stacks reassembled."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, first_line, fmt_seconds, say
+from .plan import Job, Plan, Stack, plan_batch
+from .sidecar import provenance, run_record, write_json
+
+__all__ = ["run_batch"]
+
+
+def _run_job(job: Job) -> dict[str, Any]:
+    """``napari_doubledip.cli.run_job`` as it is now (tests replace it)."""
+    from .. import cli
+
+    return cli.run_job(job)
+
+
+class _Reporter:
+    """Overall progress lines and the final summary."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total = total
+        self.quiet = quiet
+        self.finished = 0
+        self.results: list[dict[str, Any]] = []
+
+    def start(self, job: Job) -> None:
+        if not self.quiet:
+            say(f"[{self.finished + 1}/{self.total}] {job.name}: running ({job.label})")
+
+    def finish(self, res: dict[str, Any]) -> None:
+        self.finished += 1
+        self.results.append(res)
+        head = f"[{self.finished}/{self.total}]"
+        if res["status"] == "done":
+            where = ", ".join(Path(p).name for p in res.get("outputs", [])[:3])
+            more = "" if len(res.get("outputs", [])) <= 3 else ", ..."
+            loss = f", loss {res['loss']:.4g}" if res.get("loss") is not None else ""
+            say(
+                f"{head} done {res['name']} in {fmt_seconds(res.get('seconds'))} ({res.get('steps_run')} steps,"
+                f" {res.get('stop_reason')}{loss}, {res.get('device')}) -> {where}{more}"
+            )
+        else:
+            say(f"{head} FAILED {res['label']}: {first_line(res.get('error'))}")
+
+
+def _run_in_process(jobs: list[Job], reporter: _Reporter) -> None:
+    torch = sys.modules.get("torch")  # called from Python: leave torch's thread count as it was
+    threads_before = torch.get_num_threads() if torch is not None else None
+    try:
+        for job in jobs:
+            reporter.start(job)
+            reporter.finish(_run_job(job))
+    finally:
+        torch = sys.modules.get("torch")
+        if threads_before is not None and torch.get_num_threads() != threads_before:
+            torch.set_num_threads(threads_before)
+
+
+def _dask_client(args: argparse.Namespace) -> tuple[Any, Any]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise SystemExit(
+            "error: --workers/--scheduler need dask.distributed: pip install 'napari-doubledip[dask]'"
+        ) from exc
+    import logging
+
+    if args.scheduler:
+        say(f"connecting to dask scheduler {args.scheduler}")
+        return Client(args.scheduler, timeout="30s"), None
+    say(f"starting a local dask cluster of {args.workers} worker processes")
+    cluster = LocalCluster(
+        n_workers=args.workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    return Client(cluster), cluster
+
+
+def _run_on_dask(jobs: list[Job], reporter: _Reporter, args: argparse.Namespace) -> None:
+    from distributed import as_completed
+
+    from .. import cli
+
+    client, cluster = _dask_client(args)
+    futures = []
+    try:
+        by_key = {}
+        for i, job in enumerate(jobs):
+            fut = client.submit(cli.run_job, job, key=f"napari-doubledip-{i}-{job.name}", pure=False)
+            by_key[fut.key] = job
+            futures.append(fut)
+        if not reporter.quiet:
+            say(f"submitted {len(futures)} jobs to {client.scheduler.address}")
+        for fut in as_completed(futures):
+            job = by_key[fut.key]
+            try:
+                res = fut.result()
+            except Exception as exc:  # a worker died, the job was lost, ...
+                res = {"name": job.name, "label": job.label, "status": "failed"}
+                res["error"] = f"{type(exc).__name__}: {exc}"
+            reporter.finish(res)
+    except KeyboardInterrupt:
+        say("interrupted: cancelling the outstanding jobs ...")
+        client.cancel(futures, force=True)
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _assemble(stack: Stack) -> list[str]:
+    """Stack the frames' outputs and write the stack's sidecar; return the files written."""
+    import numpy as np
+
+    from .._io import write_image
+
+    frame_dir = Path(stack.frame_dir)
+    written = []
+    for key, path in stack.outputs.items():
+        frames = [np.load(frame_dir / f"{t:05d}_{key}.npy") for t in stack.frames]
+        written.append(str(write_image(path, np.stack(frames))))
+    per_frame = []
+    for t in stack.frames:
+        rec = json.loads((frame_dir / f"{t:05d}.json").read_text())
+        outcome = run_record(rec)
+        per_frame.append(
+            {
+                "frame": t,
+                "steps_run": outcome["steps_run"],
+                "stop_reason": outcome["stop_reason"],
+                "final_losses": outcome["final_losses"],
+                "seconds": rec.get("seconds"),
+                "device": outcome["device"],
+                "seed": outcome["seed"],
+                "result": rec.get("result"),
+            }
+        )
+    first = json.loads((frame_dir / f"{stack.frames[0]:05d}.json").read_text())
+    sidecar = {
+        "task": first["task"],
+        "inputs": first["inputs"],
+        "frames": stack.frames,
+        "n_frames_in_input": stack.n_frames,
+        "outputs": {k: Path(v).name for k, v in stack.outputs.items()},
+        "parameters": first["parameters"],
+        "seed": first["seed"],
+        "device": first["device"],
+        "per_frame": per_frame,
+        **provenance("written"),
+        "seconds": round(sum(p["seconds"] or 0 for p in per_frame), 3),
+        "request": stack.request,
+    }
+    write_json(Path(stack.sidecar), sidecar)
+    shutil.rmtree(frame_dir, ignore_errors=True)
+    return written
+
+
+def _assemble_stacks(plan: Plan, results: list[dict[str, Any]], failed: list[tuple[str, str]]) -> list[str]:
+    """Stack the per-frame results of every finished stack; return the names assembled."""
+    status = {r["name"]: r for r in results}
+    done = []
+    for name, stack in plan.stacks.items():
+        missing = [j for j in stack.jobs if j in status and status[j]["status"] != "done"]
+        if missing:
+            failed.append((stack.label, f"{len(missing)} frame(s) failed; the stack was not written"))
+            continue
+        try:
+            written = _assemble(stack)
+        except Exception as exc:
+            failed.append((stack.label, f"could not assemble the stack: {type(exc).__name__}: {exc}"))
+            continue
+        done.append(name)
+        say(f"stack {name}: {len(stack.frames)} frames -> {', '.join(Path(p).name for p in written)}")
+    return done
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Plan, run and summarise one batch subcommand; return the exit status."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.workers and not args.threads:
+        args.threads = max(1, (os.cpu_count() or 1) // args.workers)
+    try:
+        plan = plan_batch(args)
+    except ValueError as exc:
+        say(f"error: {exc}")
+        return EXIT_USAGE
+    for item, message in plan.failed:
+        say(f"FAILED {item}: {message}")
+    if not plan.jobs and not plan.skipped and not plan.stacks:
+        say("error: no input images to process")
+        return EXIT_USAGE if not plan.failed else EXIT_FAILED
+    args.out.mkdir(parents=True, exist_ok=True)
+    if plan.skipped:
+        say(f"skipping {len(plan.skipped)} finished result(s) (sidecars match; --overwrite reruns them)")
+    reporter = _Reporter(len(plan.jobs), args.quiet)
+    interrupted = False
+    t0 = time.perf_counter()
+    try:
+        if plan.jobs:
+            if args.workers or args.scheduler:
+                _run_on_dask(plan.jobs, reporter, args)
+            else:
+                _run_in_process(plan.jobs, reporter)
+    except KeyboardInterrupt:
+        interrupted = True
+    failed = list(plan.failed)
+    failed += [(r["label"], r.get("error", "")) for r in reporter.results if r["status"] != "done"]
+    stacks_done = [] if interrupted else _assemble_stacks(plan, reporter.results, failed)
+    n_done = sum(r["status"] == "done" for r in reporter.results)
+    lines = [
+        f"summary: {n_done} done, {len(plan.skipped)} skipped (already finished), {len(failed)} failed"
+        + (f", {len(stacks_done)} stack(s) assembled" if plan.stacks else "")
+        + f" in {fmt_seconds(time.perf_counter() - t0)}; results in {args.out}"
+    ]
+    lines += [f"  failed: {item}: {first_line(message)}" for item, message in failed]
+    if interrupted:
+        lines.append("  interrupted: finished results are kept; run the same command again to resume")
+    say("\n".join(lines))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failed else EXIT_OK

@@ -1,0 +1,123 @@
+"""Segmentation: two layer generators and a mask generator (Double-DIP), guided by hint strokes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..core.options import GeneratorOptions, option
+from . import Aux, Demo, DemoSample, Output, Sample, TaskEntry
+
+__all__ = ["ENTRY", "SegmentOptions"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentOptions(GeneratorOptions):
+    """Options of :class:`~napari_doubledip.core.tasks.segment.SegmentTask` (see its docstring)."""
+
+    net: Any = option("doubledip", "network of the two layer generators", net=True)
+    mask_net: Any = option("mask", "network of the mask generator", net=True)
+    mask_lr_factor: float = option(0.5, "the mask generator learns at lr * mask_lr_factor")
+    exclusion_weight: float = option(0.05, "weight of the exclusion loss between the layers")
+    hint_weight: float = option(1.0, "weight of the hint terms (mask and layers on painted pixels)")
+    prior_weight: float = option(2.0, "weight of the pull of the mask towards the prior")
+    smooth_weight: float = option(0.2, "weight of the contrast-sensitive total variation of the mask")
+    binarise_weight: float = option(0.2, "weight of the binarising term m(1 - m)")
+    balance_weight: float = option(1.0, "weight of the term that keeps the mask's mean away from 0 and 1")
+    refit_every: int = option(0, "steps between re-fits of the colour model to the mask (0: fit once)")
+    prior: str = option("auto", "what the prior term pulls the mask towards", choices=("auto", "walk", "colour"))
+    walk_beta: float = option(60.0, "edge sharpness of the random walk")
+    edge: str = option(
+        "auto",
+        "background: what reaches the image's edge unpainted is background (an object "
+        "inside the frame; then painting the foreground alone is enough); auto: so when only "
+        "the foreground is painted; free: no assumption",
+        shown=True,
+        choices=("auto", "background", "free"),
+    )
+    mask_offset: bool | None = option(None, "the mask net corrects the prior's logit (None: with the walk)")
+    binarise_start: int = option(100, "step where the binarising term starts")
+    binarise_ramp: int = option(200, "steps over which the binarising term ramps to full weight")
+
+    def check(self) -> None:
+        super().check()
+        for key in ("exclusion_weight", "hint_weight", "prior_weight", "smooth_weight", "binarise_weight"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.balance_weight < 0:
+            raise ValueError(f"balance_weight must be >= 0, got {self.balance_weight}")
+        if self.mask_lr_factor <= 0:
+            raise ValueError("lr and mask_lr_factor must be > 0")
+        if self.prior not in ("auto", "walk", "colour"):
+            raise ValueError(f"prior must be 'auto', 'walk' or 'colour', got {self.prior!r}")
+        if self.edge not in ("auto", "background", "free"):
+            raise ValueError(f"edge must be 'auto', 'background' or 'free', got {self.edge!r}")
+        if self.walk_beta <= 0:
+            raise ValueError(f"walk_beta must be > 0, got {self.walk_beta}")
+
+
+def _layers(size: int) -> list:
+    from .. import samples
+
+    image, _true_mask, hints = samples.segmentation_composite(size)
+    return [(image, {"name": "composite"}, "image"), (hints, {"name": "hints (1 fg, 2 bg)"}, "labels")]
+
+
+def _demo(size: int) -> DemoSample:
+    from .. import samples
+
+    image, true_mask, hints = samples.segmentation_composite(size=size)
+    return DemoSample(inputs={"input": image, "hints": hints}, truth={"true_mask": true_mask}, args=(image, hints))
+
+
+def _score(sample: DemoSample, result: Any) -> tuple[dict[str, Any], dict[str, float], list[str]]:
+    labels = np.asarray(result.labels) > 0
+    true = sample.truth["true_mask"]
+    iou = float((labels & true).sum() / max(1, (labels | true).sum()))
+    arrays = {
+        "foreground": result.layers[0],
+        "background": result.layers[1],
+        "mask": labels.astype(np.uint8) * 255,
+    }
+    return arrays, {"iou": iou}, [f"foreground mask IoU against the true silhouette: {iou:.3f}"]
+
+
+ENTRY = TaskEntry(
+    name="segment",
+    title="Segment",
+    api="segment",
+    task="napari_doubledip.core.tasks.segment:SegmentTask",
+    options=SegmentOptions,
+    help="split each image into foreground, background and a mask (optional --hints)",
+    description="Split the image into a foreground and a background layer (Double-DIP). "
+    "A few hint strokes (label 1 = foreground, 2 = background) help a lot.",
+    outputs=(
+        Output("foreground", "foreground", visible=False, file="_foreground"),
+        Output("background", "background", visible=False, file="_background"),
+        Output("mask", "soft mask", kind="mask", colormap="magma", visible=False, file="_soft_mask",
+               file_key="soft_mask", tiff=True),
+        Output("labels", "mask", kind="labels", file="_mask", file_key="mask"),
+    ),
+    aux=Aux(
+        "hints",
+        "labels",
+        help="Optional Labels layer: paint 1 on the foreground, 2 on the background",
+        cli_help="hint label image (0 unknown, 1 foreground, 2 background) for all inputs, or a "
+        "folder/glob matched by name (img.png <- img_hints.png); default: unsupervised",
+        per_image=True,
+    ),
+    sample=Sample("segmentation_composite", "Composite + hints (Segment)", _layers),
+    demo=Demo(_demo, _score, display={"hints": 127}),
+    menu="napari/layers/segment",
+    summary="Split an image into a foreground and a background layer and a mask (Double-DIP).",
+    doc="""image
+    2-D gray or ``(Y, X, C)`` image of any dtype and range.
+hints
+    Optional ``(Y, X)`` label image: 0 = unknown, 1 = foreground, 2 = background (a few
+    painted strokes). Without hints the segmentation is unsupervised (see the README for
+    when that works).""",
+    order=2,
+    result="SegmentResult",
+)

@@ -1,0 +1,130 @@
+"""Watermark removal: K clean generators, one shared mask and colour, then inversion (Double-DIP)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..core.options import GeneratorOptions, option
+from . import Aux, Demo, DemoSample, Inputs, Output, Sample, TaskEntry
+from ._common import psnr
+
+__all__ = ["ENTRY", "WatermarkOptions"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WatermarkOptions(GeneratorOptions):
+    """Options of :class:`~napari_doubledip.core.tasks.watermark.WatermarkTask` (see its docstring)."""
+
+    watermark: Any = option(
+        "white",
+        "the watermark's colour: white, black, learn (fit it), or a colour in the images' range",
+        shown=True,
+        choices=("white", "black", "learn"),
+        cli_aliases=("--colour", "--color"),
+    )
+    mask_net: Any = option("mask", "network of the mask generator", net=True)
+    mask_lr_factor: float = option(5.0, "the mask generator learns at lr / mask_lr_factor (slower)")
+    exclusion_weight: float = option(0.1, "weight of the exclusion loss between pairs of clean images")
+    mask_sparsity: float = option(0.0, "weight of an L1 penalty on the mask")
+    mask_init: float = option(
+        0.1,
+        "the mask's starting opacity: 0.1 suits faint, see-through marks; about 0.5 for nearly "
+        "opaque ones (BENCHMARKS.md)",
+        shown=True,
+        minimum=0.01,
+        maximum=0.9,
+        decimals=2,
+        cli_aliases=("--start-opacity",),
+    )
+    clean_mask: bool = option(True, "zero the mask outside the watermark before inverting")
+    refine_alpha: bool = option(True, "re-estimate the opacity per pixel by least squares over the images")
+    min_part: float = option(0.025, "smallest kept part of the watermark, as a fraction of the largest")
+    opaque_from: float = option(0.75, "mask value where the output starts moving from inversion to generator")
+    opaque_full: float = option(0.95, "mask value where the output is the generator's")
+    max_size_difference: int = option(16, "largest size difference (pixels) that centre alignment accepts")
+
+    def check(self) -> None:
+        super().check()
+        if isinstance(self.watermark, str) and self.watermark not in ("white", "black", "learn"):
+            raise ValueError(f"watermark must be 'white', 'black', 'learn' or a colour, got {self.watermark!r}")
+        if self.mask_lr_factor <= 0:
+            raise ValueError("lr and mask_lr_factor must be > 0")
+        if self.exclusion_weight < 0:
+            raise ValueError(f"exclusion_weight must be >= 0, got {self.exclusion_weight}")
+        if not 0 < self.opaque_from < self.opaque_full <= 1:
+            raise ValueError("need 0 < opaque_from < opaque_full <= 1")
+        if self.mask_sparsity < 0:
+            raise ValueError(f"mask_sparsity must be >= 0, got {self.mask_sparsity}")
+        if not 0 < self.mask_init < 1:
+            raise ValueError(f"mask_init must be in (0, 1), got {self.mask_init}")
+        if not 0 <= self.min_part < 1:
+            raise ValueError(f"min_part must be in [0, 1), got {self.min_part}")
+
+
+def _layers(size: int) -> list:
+    from .. import samples
+
+    images, _alpha, _clean = samples.watermarked_photos(size)
+    return [(img, {"name": f"watermarked {i + 1}"}, "image") for i, img in enumerate(images)]
+
+
+def _demo(size: int) -> DemoSample:
+    from .. import samples
+
+    images, alpha_mask, clean = samples.watermarked_photos(size=size)
+    return DemoSample(
+        inputs={f"input_{k}": im for k, im in enumerate(images)},
+        truth={**{f"clean_{k}": c for k, c in enumerate(clean)}, "true_watermark_alpha": alpha_mask},
+        args=(images,),
+    )
+
+
+def _score(sample: DemoSample, result: Any) -> tuple[dict[str, Any], dict[str, float], list[str]]:
+    inputs, truth = sample.inputs, sample.truth
+    k = len(result.images)
+    before = float(np.mean([psnr(inputs[f"input_{i}"], truth[f"clean_{i}"]) for i in range(k)]))
+    after = float(np.mean([psnr(result.images[i], truth[f"clean_{i}"]) for i in range(k)]))
+    arrays = {f"result_{i}": im for i, im in enumerate(result.images)}
+    arrays["watermark_mask"] = np.asarray(result.mask, np.float32)
+    metrics = {"psnr_input_db": before, "psnr_result_db": after}
+    return arrays, metrics, [f"PSNR against the clean photos (mean of {k}): {before:.2f} dB -> {after:.2f} dB"]
+
+
+ENTRY = TaskEntry(
+    name="watermark",
+    title="Remove watermark",
+    api="remove_watermark",
+    task="napari_doubledip.core.tasks.watermark:WatermarkTask",
+    options=WatermarkOptions,
+    help="remove a watermark shared by a group of images",
+    description="Remove a watermark shared by two or more images (or by one image, given a hint "
+    "marking roughly where it is).",
+    outputs=(
+        Output("clean_{i}", "clean", file="_clean"),
+        Output("watermark", "watermark", visible=False),
+        Output("mask", "watermark mask", kind="mask", visible=False, file="_mask", tiff=True),
+    ),
+    inputs=Inputs(group=True),
+    aux=Aux(
+        "hint",
+        "mask",
+        layer_types=("labels", "shapes"),
+        help="Optional Labels or Shapes: nonzero / a box where the watermark may be "
+        "(needed with a single image)",
+        cli_help="(Y,X) image, nonzero where the watermark may be",
+    ),
+    sample=Sample("watermarked_photos", "Three watermarked photos (Remove watermark)", _layers),
+    demo=Demo(_demo, _score, tiff=("watermark_mask", "true_watermark_alpha")),
+    summary="Remove a watermark shared by K >= 2 images (or by one image, given a hint).",
+    doc="""images
+    K >= 2 images with the same watermark at the same place (sizes may differ by a few
+    pixels: they are aligned by their centres), or one image with ``hint``.
+hint
+    Optional ``(Y, X)`` array, nonzero where the watermark may be (a box or a rough mask).""",
+    example="napari-doubledip watermark shots/ --out out/ --group-by folder --scheduler tcp://host:8786",
+    order=4,
+    result="WatermarkResult",
+)
