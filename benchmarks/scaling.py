@@ -137,7 +137,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--json", default=None)
     parser.add_argument("--plot", default=None)
     parser.add_argument("--set", action="append", default=[], help="extra DIP option key=value")
+    parser.add_argument("--replot", default=None, help="only draw --plot from this --json file")
     args = parser.parse_args(argv)
+    if args.replot:
+        with open(args.replot) as fh:
+            plot(json.load(fh)["rows"], args.plot)
+        return ""
     import torch
 
     budgets = [float(b) for b in args.budgets.split(",")]

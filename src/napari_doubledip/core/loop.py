@@ -19,6 +19,7 @@ from .tasks.base import Result, RunContext, Task, make_generator
 __all__ = [
     "CPU_BF16_MIN_PARAMS",
     "HeldOutStop",
+    "NonFiniteLossError",
     "Snapshot",
     "StopFlag",
     "WindowedVariance",
@@ -29,6 +30,20 @@ __all__ = [
     "optimise",
     "run_to_end",
 ]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite: the run cannot go on.
+
+    Attributes
+    ----------
+    snapshot
+        The last snapshot yielded before it happened (finite outputs), or ``None``.
+    """
+
+    def __init__(self, message: str, snapshot: Snapshot | None) -> None:
+        super().__init__(message)
+        self.snapshot = snapshot
 
 
 class StopFlag(Protocol):
@@ -335,6 +350,7 @@ def optimise(
         flush_every = 1 if dev.type == "cpu" else 20
         step = 0
         last_yield = -float("inf")
+        last_yielded: Snapshot | None = None
         reason: str | None = None
         autocast = (
             (lambda: torch.autocast(dev.type, dtype=amp)) if amp is not None else contextlib.nullcontext
@@ -345,6 +361,14 @@ def optimise(
                 return
             names = list(pending[0])
             values = torch.stack([torch.stack([p[n] for n in names]) for p in pending]).cpu().numpy()
+            if not np.isfinite(values).all():
+                bad = [n for j, n in enumerate(names) if not np.isfinite(values[:, j]).all()]
+                raise NonFiniteLossError(
+                    f"the loss became NaN or infinite ({', '.join(bad)}) by step {step}: lower the learning "
+                    "rate (lr) or check the input for extreme values; the outputs keep the last finite "
+                    "snapshot",
+                    last_yielded,
+                )
             first = step - len(pending) + 1
             history.setdefault("step", []).extend(range(first, step + 1))
             for j, n in enumerate(names):
@@ -433,7 +457,8 @@ def optimise(
             if step % snapshot_every == 0 and now - last_yield >= min_interval:
                 flush()
                 last_yield = now
-                yield snapshot(False)
+                last_yielded = snapshot(False)
+                yield last_yielded
         flush()
         final = snapshot(True)
         yield final

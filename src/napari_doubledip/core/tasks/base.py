@@ -144,11 +144,12 @@ class NoiseInput:
         self.reg_noise = float(reg_noise)
         self._ctx = ctx
 
-    def sample(self) -> torch.Tensor:
-        """The input for one training step."""
+    def sample(self, window: tuple[slice, slice] | None = None) -> torch.Tensor:
+        """The input for one training step (only its ``window`` of the frame, if given)."""
+        base = self.base if window is None else self.base[(..., *window)]
         if self.reg_noise > 0:
-            return self.base + self.reg_noise * self._ctx.randn(*self.base.shape)
-        return self.base
+            return base + self.reg_noise * self._ctx.randn(*base.shape)
+        return base
 
 
 class Task(abc.ABC):

@@ -42,6 +42,7 @@ class InpaintTask(ImageReconstructionTask):
         self, image: np.ndarray, mask: np.ndarray, *, options: InpaintOptions | None = None, **kwargs: Any
     ) -> None:
         super().__init__(image, options=options, **kwargs)
+        self.original = np.asarray(image)  # known pixels come back exactly as given (never written to)
         self.missing = check_mask(mask, self.layout, name="mask")
         n_missing = int(self.missing.sum())
         if n_missing == 0:
@@ -60,9 +61,9 @@ class InpaintTask(ImageReconstructionTask):
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         if not self.opts.keep_known:
             return super().outputs(out)
-        filled = self.image.to_numpy(self.final_image(out))[0]
-        filled = np.where(self.missing[None], filled, self.unit)
-        return {"image": from_unit(filled, self.layout)}
+        filled = from_unit(self.image.to_numpy(self.final_image(out))[0], self.layout)
+        missing = self.missing if filled.ndim == 2 else self.missing[..., None]
+        return {"image": np.where(missing, filled, self.original)}
 
     def options(self) -> dict[str, Any]:
         return {

@@ -123,10 +123,51 @@ class ImageReconstructionTask(Task):
                 cfg = replace(cfg, input_depth=n_in + self.layout.channels)
                 if self.guide_residual:
                     cfg = replace(cfg, need_sigmoid=False)
+        self._guide_held_errors = (
+            self._held_out_errors(self.guide) if self.guide is not None and self.held_weight is not None else None
+        )
         self.net = self.build_net(cfg, self.layout.channels, 1, ctx)
         if self.guide is not None and self.guide_as_input and self.guide_residual:
             self.net.zero_output()
         self.z = NoiseInput(ctx, n_in, self.image.padded_shape, self.opts.input_std, self.opts.reg_noise)
+        self._setup_patches()
+
+    #: Steps between full-frame outputs while training on patches, as a multiple of the frame's
+    #: area over the patch's: a full forward pass (no gradient) costs about a third of a
+    #: training step on the same pixels, so this keeps it near a tenth of the run.
+    FULL_FRAME_EVERY = 0.35
+
+    def _setup_patches(self) -> None:
+        """Decide whether training steps fit random patches (large images) or the whole frame."""
+        multiple = self.net_config.size_multiple
+        patch = int(getattr(self.opts, "patch", 0))
+        yp, xp = self.image.padded_shape
+        self.patch_size: tuple[int, int] | None = None
+        # patches need the guide as the net's input: a generator that builds the image from its
+        # noise input alone must memorise every pixel, and random patches never let it converge
+        # (measured: 13 dB after 1400 steps at 512^2, BENCHMARKS.md)
+        guided_input = self.guide is not None and self.guide_as_input
+        if patch > 0 and guided_input:
+            # at least two cells of the coarsest level (batch norm needs more than one value there)
+            side = max(2 * multiple, (patch // multiple) * multiple)
+            size = (min(side, yp), min(side, xp))
+            if size[0] * size[1] * 2 <= yp * xp:  # only worth it when the frame is over twice as big
+                self.patch_size = size
+        self.full_frame_every = (
+            max(1, round(self.FULL_FRAME_EVERY * yp * xp / (self.patch_size[0] * self.patch_size[1])))
+            if self.patch_size
+            else 1
+        )
+        self._full_frame: torch.Tensor | None = None
+        self._steps = 0
+
+    def _random_window(self) -> tuple[slice, slice]:
+        """A random patch window, its corner on the net's size multiple (seeded by the run)."""
+        multiple = self.net_config.size_multiple
+        (ph, pw), (yp, xp) = self.patch_size, self.image.padded_shape
+        y0 = int(torch.randint(0, (yp - ph) // multiple + 1, (1,), generator=self.ctx.generator, device=self.ctx.device))
+        x0 = int(torch.randint(0, (xp - pw) // multiple + 1, (1,), generator=self.ctx.generator, device=self.ctx.device))
+        return slice(y0 * multiple, y0 * multiple + ph), slice(x0 * multiple, x0 * multiple + pw)
 
     def _padded(self, unit: np.ndarray) -> torch.Tensor:
         """A ``(C, Y, X)`` array padded like the image, as a ``(1, C, Yp, Xp)`` tensor on the device."""
@@ -166,21 +207,70 @@ class ImageReconstructionTask(Task):
     def param_groups(self) -> list[dict[str, Any]]:
         return [{"params": list(self.net.parameters()), "lr": self.opts.lr}]
 
-    def forward(self) -> dict[str, torch.Tensor]:
-        z = self.z.sample()
+    def _generate(self, z: torch.Tensor, window: tuple[slice, slice] | None) -> torch.Tensor:
+        """The generator's image for input ``z`` (on ``window`` of the frame, or all of it)."""
         if self.guide is None or not self.guide_as_input:
-            return {"image": self.net(z)[:, 0]}
-        image = self.net(torch.cat([z, self.guide], dim=1))[:, 0]
-        return {"image": self.guide + image if self.guide_residual else image}
+            return self.net(z)[:, 0]
+        guide = self.guide if window is None else self.guide[(..., *window)]
+        image = self.net(torch.cat([z, guide], dim=1))[:, 0]
+        return guide + image if self.guide_residual else image
+
+    def forward(self) -> dict[str, torch.Tensor]:
+        if self.patch_size is None:
+            return {"image": self._generate(self.z.sample(), None)}
+        # a training step on a random patch; the full frame (the outputs) every few steps
+        if self._full_frame is None or self._steps % self.full_frame_every == 0:
+            with torch.no_grad():
+                self._full_frame = self._generate(self.z.base, None).detach()
+        self._steps += 1
+        window = self._random_window()
+        z = self.z.sample(window)
+        self._window = window
+        return {"image": self._full_frame, "patch": self._generate(z, window)}
+
+    def ema_keys(self) -> tuple[str, ...] | None:
+        return ("image",) if self.patch_size is not None else None
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        data = weighted_mse(out["image"], self.image.tensor, self.weight)
+        if "patch" in out:
+            w = self._window
+            target = self.image.tensor[(..., *w)]
+            data = weighted_mse(out["patch"], target, self.weight[(..., *w)])
+        else:
+            data = weighted_mse(out["image"], self.image.tensor, self.weight)
         return data, {"data": data}
 
+    #: How many standard errors better than the guide on the held-out pixels an output must be
+    #: to be preferred to it (a one-sided test at about 98%): where the evidence is weak, the run
+    #: returns the classical estimate rather than a change the data do not confirm.
+    CONFIDENCE_Z = 2.0
+
+    def _held_out_errors(self, image: torch.Tensor) -> torch.Tensor:
+        """Squared error per held-out pixel, summed over channels, as a flat vector."""
+        err = ((image.float() - self.image.tensor) ** 2 * self.held_weight).sum(dim=1)
+        return err[self.held_weight[:, 0] > 0]
+
     def validation_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Held-out error of the output, as an upper confidence bound when there is a guide.
+
+        Without a guide: the mean squared error on the held-out pixels. With one: the guide's
+        held-out error plus the mean paired difference to it plus ``CONFIDENCE_Z`` standard errors
+        of that difference, so the guide itself scores its plain error and an output beats it
+        only when it is significantly better on pixels neither saw.
+        """
         if self.held_weight is None:
             return None
-        return weighted_mse(self._combined(out, shifted=False), self.image.tensor, self.held_weight)
+        combined = self._combined(out, shifted=False)
+        if self.guide is None:
+            return weighted_mse(combined, self.image.tensor, self.held_weight)
+        channels = combined.shape[-3]
+        base = self._guide_held_errors
+        diff = self._held_out_errors(combined) - base
+        n = diff.numel()
+        if n < 2:
+            return base.mean() / channels
+        spread = diff.std() / n**0.5
+        return (base.mean() + diff.mean() + self.CONFIDENCE_Z * spread) / channels
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         return {"image": self.image.to_caller(self.final_image(out), self.layout)}
