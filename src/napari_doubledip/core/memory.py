@@ -3,24 +3,25 @@
 A DIP run keeps every activation of its generators for the backward pass, at the image's
 (padded) size, so its memory grows with the pixels times the nets' channels. The estimate
 (:func:`estimate_run_bytes`) counts, for every generator, the float32 feature maps a skip net
-keeps per pixel (:func:`feature_maps_per_pixel`) and doubles them (each has a gradient of its
-size), plus a fixed start-up cost. Calibrated with the peak resident memory of CPU runs
-(``resource.getrusage``, 2 steps, 1 thread, a fresh process each; extra memory over the
-process after importing torch):
+keeps per pixel (:func:`feature_maps_per_pixel`) at :data:`BYTES_PER_FEATURE` bytes each
+(the value and the gradients of the backward pass), plus a fixed start-up cost. Calibrated
+with the peak resident memory of CPU runs (``resource.getrusage``, 2 steps, 1 thread, a fresh
+process each, RGB float32 inputs; memory over the process after importing torch):
 
-=========================  ========  ========  ========
-run                        64²       128²      256²
-=========================  ========  ========  ========
-denoise, ``default`` net   132 MB    172 MB    350 MB
-denoise, ``dip-classic``   179 MB    268 MB    612 MB
-denoise, ``doubledip``     –         161 MB    207 MB
-segment (defaults)         –         235 MB    379 MB
-separate, two mixtures     –         236 MB    628 MB
-=========================  ========  ========  ========
+=========================  =========  =========  =========  ==========  ===========
+run (measured / estimate)  64²        128²       256²       512²        1024²
+=========================  =========  =========  =========  ==========  ===========
+denoise, ``default`` net   132 / 161  172 / 194  350 / 326  761 / 853   2674 / 2962
+denoise, ``dip-classic``   179 / 189  268 / 308  612 / 781  –           –
+denoise, ``doubledip``     –          161 / 168  207 / 223  –           –
+segment (defaults, hints)  –          235 / 200  379 / 348  984 / 943   –
+separate, two mixtures     –          236 / 236  628 / 496  1482 / 1532 –
+watermark, three images    –          346 / 296  924 / 736  2433 / 2493 –
+dehaze (defaults)          –          193 / 209  397 / 384  999 / 1087  –
+=========================  =========  =========  =========  ==========  ===========
 
-Per pixel that is about 3.8 kB for the default net, which the estimate matches; it is high by
-up to 1.8x for ``dip-classic`` and 1.4x for ``doubledip`` (never low on these runs), so a run
-refused by :func:`check_memory` would not have fitted by a wide margin or only just.
+(MB.) The estimate is 0.79x to 1.28x the measured peak, and 0.96x to 1.12x from 512² up,
+where the guard matters: a 2048² run of the default net needs about 11 GB, a 3000² one 24 GB.
 
 This module imports neither torch nor Qt at import time (torch only to ask a GPU its free memory).
 """
@@ -49,8 +50,9 @@ __all__ = [
 #: Start-up cost of a run (allocator, kernels, first autograd graph): measured 116-130 MB.
 FIXED_BYTES = 150 * 2**20
 
-#: Bytes per float32 feature map value kept for the backward pass: the value and its gradient.
-BYTES_PER_FEATURE = 8
+#: Bytes per feature map value of :func:`feature_maps_per_pixel`: its float32 value and part of a
+#: gradient (fitted to the peaks above, 512² and 1024² above all).
+BYTES_PER_FEATURE = 6
 
 #: Messages of allocators that ran out of memory (torch CPU and CUDA, MPS, Python).
 _OOM_MARKERS = (
