@@ -594,6 +594,9 @@ def test_planar_looking_tiff_with_frames_asks_for_axes(tmp_path, capsys):
     assert status == cli.EXIT_FAILED
     assert "no ImageJ/OME metadata" in err and "--axes TYX" in err
     assert not list((tmp_path / "o").glob("*.tif"))
+    assert cli.main(["denoise", str(tmp_path / "movie.tif"), "--out", str(tmp_path / "rgb"), *FAST]) == 0
+    assert "note: movie.tif has no ImageJ/OME metadata" in capsys.readouterr().err
+    assert read_image(tmp_path / "rgb" / "movie_denoise.tif")[0].shape == (32, 32, 3)  # as stored: planar RGB
     status = cli.main(["denoise", str(tmp_path / "movie.tif"), "--out", str(tmp_path / "o"), *FAST,
                        "--frames", "all", "--axes", "TYX"])
     assert status == cli.EXIT_OK

@@ -179,3 +179,8 @@ def test_memory_module_does_not_import_torch():
         "m.available_memory('cpu'); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_option_lists_holding_nan_are_refused(photo48):
+    with pytest.raises(ValueError, match="watermark must hold finite numbers"):
+        dd.remove_watermark([photo48, photo48[:, ::-1]], watermark=[float("nan")], steps=1, **FAST)

@@ -177,10 +177,10 @@ def stream(
         from .core import memory
         from .core.devices import resolve_device
 
-        dev = resolve_device(device)
-        memory.check_memory(
-            memory.estimate_task_bytes(engine), dev, what=f"{_entry(task).name} of {_describe_inputs(engine)}"
-        )
+        needed = memory.estimate_task_bytes(engine)
+        if needed is not None:
+            what = f"{_entry(task).name} of {_describe_inputs(engine)}"
+            memory.check_memory(needed, resolve_device(device), what=what)
     return optimise(
         engine, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
     )

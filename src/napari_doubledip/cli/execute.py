@@ -342,6 +342,8 @@ def run_batch(args: argparse.Namespace) -> int:
     except ValueError as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
+    for note in plan.notes:
+        say(f"note: {note}")
     for item, message in plan.failed:
         say(f"FAILED {item}: {message}")
     if not plan.jobs and not plan.skipped and not plan.stacks:

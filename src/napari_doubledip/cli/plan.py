@@ -81,12 +81,14 @@ class Stack:
 
 @dataclass
 class Plan:
-    """What a batch will do: jobs to run, stacks to assemble, inputs already failed or skipped."""
+    """What a batch will do: jobs to run, stacks to assemble, inputs already failed or skipped,
+    and notes for the user (e.g. files read one way that could be meant another)."""
 
     jobs: list[Job] = field(default_factory=list)
     stacks: dict[str, Stack] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def recorded_outputs(folder: Path, recursive: bool = False) -> list[Path]:
@@ -338,6 +340,17 @@ class _Planner:
         name = self.aux.name if self.aux is not None and self.aux.kind != "value" else None
         return {**self.common, "inputs": record, **{k: v for k, v in extra.items() if k != name}}
 
+    @staticmethod
+    def _ambiguous(f: Path) -> bool:
+        from .._io import TIFF_SUFFIXES, tiff_axes_ambiguous
+
+        if f.suffix.lower() not in TIFF_SUFFIXES:
+            return False
+        try:
+            return tiff_axes_ambiguous(f)
+        except Exception:  # unreadable: the job reports it
+            return False
+
     def single(self, f: Path) -> None:
         """The job(s) of one image: one job, or one per frame of a stack."""
         task, out = self.args.task, self.out
@@ -350,6 +363,11 @@ class _Planner:
         except (OSError, ValueError) as exc:
             self.plan.failed.append((f.name, str(exc)))
             return
+        if frames_arg is False and self.axes is None and self._ambiguous(f):
+            self.plan.notes.append(
+                f"{f.name} has no ImageJ/OME metadata and is read as one planar colour image; if its "
+                "first axis is frames, add --frames all --axes TYX"
+            )
         request = self.request(record, extra)
         base = {"task": task, "inputs": [str(f.resolve())], "options": self.opts, "aux": extra}
         if n_frames is None:

@@ -138,13 +138,16 @@ def estimate_run_bytes(
     return int(FIXED_BYTES + pixels * per_pixel)
 
 
-def estimate_task_bytes(task: Any) -> int:
-    """:func:`estimate_run_bytes` of an engine task before its ``setup``.
+def estimate_task_bytes(task: Any) -> int | None:
+    """:func:`estimate_run_bytes` of an engine task before its ``setup`` (``None``: cannot tell).
 
     Uses the task's :meth:`~napari_doubledip.core.tasks.base.Task.generators` and its image
-    layout(s) (``layout``, or ``layouts`` for a group of images: the largest counts).
+    layout(s) (``layout``, or ``layouts`` for a group of images: the largest counts); a task
+    with neither (one registered from elsewhere) is not estimated.
     """
-    layouts = list(getattr(task, "layouts", None) or [task.layout])
+    layouts = list(getattr(task, "layouts", None) or [getattr(task, "layout", None)])
+    if layouts[0] is None or not hasattr(task, "generators"):
+        return None
     shape = (max(lay.spatial_shape[0] for lay in layouts), max(lay.spatial_shape[1] for lay in layouts))
     return estimate_run_bytes(task.generators(), shape, images=len(layouts), channels=layouts[0].channels)
 

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
+
 __all__ = ["NET_PRESETS", "GeneratorOptions", "OptionInfo", "TaskOptions", "check_number", "option"]
 
 #: Net presets offered by the CLI help and the widget (``core.network`` defines them).
@@ -154,6 +156,13 @@ def _check_numbers(options: TaskOptions) -> None:
             check_number(f.name, value, whole=isinstance(default, int))
         elif isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(float(value)):
             raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+        elif isinstance(value, list | tuple | np.ndarray):
+            try:
+                values = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                continue  # not numbers: the task's own check()
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"{f.name} must hold finite numbers, got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
