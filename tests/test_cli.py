@@ -629,3 +629,30 @@ def test_out_of_memory_failure_comes_with_advice(image_folder, tmp_path, capsys,
     assert status == cli.EXIT_FAILED
     assert "MemoryEstimateError: denoise of a 32 x 32 image needs about" in err and "region" in err
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_write_killed_midway_leaves_a_part_file_that_the_next_run_removes(image_folder, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "o"
+    out.mkdir()
+    code = (
+        "import os, sys, time, numpy as np\n"
+        "from napari_doubledip import _io\n"
+        "os.replace = lambda *a: time.sleep(600)  # hold the write between its .part file and the rename\n"
+        "_io.write_image(sys.argv[1], np.zeros((32, 32), np.uint8))\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code, str(out / "rgb_denoise.png")])
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob(".*.part*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(out.glob(".*.part*")), "the writer never started"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert [p.name for p in out.glob(".*.part*")] == [f".rgb_denoise.{writer.pid}.part.png"]
+    assert cli.main(["denoise", str(image_folder / "rgb.png"), "--out", str(out), *FAST]) == 0
+    assert not list(out.glob(".*.part*"))
+    assert (out / "rgb_denoise.png").is_file() and (out / "rgb_denoise.json").is_file()
