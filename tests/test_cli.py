@@ -656,3 +656,13 @@ def test_a_write_killed_midway_leaves_a_part_file_that_the_next_run_removes(imag
     assert cli.main(["denoise", str(image_folder / "rgb.png"), "--out", str(out), *FAST]) == 0
     assert not list(out.glob(".*.part*"))
     assert (out / "rgb_denoise.png").is_file() and (out / "rgb_denoise.json").is_file()
+
+
+def test_demo_that_will_not_fit_fails_in_one_line(tmp_path, capsys, monkeypatch):
+    from napari_doubledip.core import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda device: 16 * 2**20)
+    status = cli.main(["demo", "--out", str(tmp_path / "d"), "--size", "32", "--steps", "2", "--device", "cpu", "-q"])
+    err = capsys.readouterr().err
+    assert status == cli.EXIT_FAILED
+    assert "error: MemoryEstimateError: denoise of a 32 x 32 image needs about" in err and "Traceback" not in err
