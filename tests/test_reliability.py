@@ -184,3 +184,50 @@ def test_memory_module_does_not_import_torch():
 def test_option_lists_holding_nan_are_refused(photo48):
     with pytest.raises(ValueError, match="watermark must hold finite numbers"):
         dd.remove_watermark([photo48, photo48[:, ::-1]], watermark=[float("nan")], steps=1, **FAST)
+
+
+def test_cgroup_limits_of_this_process_and_above_count(tmp_path):
+    own = tmp_path / "self_cgroup"
+    root = tmp_path / "cg"
+    # cgroup v2: a limit on a parent of this process's cgroup
+    (root / "jobs" / "mine").mkdir(parents=True)
+    (root / "jobs" / "memory.max").write_text(str(8 * 2**30))
+    (root / "jobs" / "memory.current").write_text(str(3 * 2**30))
+    (root / "jobs" / "mine" / "memory.max").write_text("max")
+    own.write_text("0::/jobs/mine\n")
+    assert memory._cgroup_free(root, own) == 5 * 2**30
+    # cgroup v1: the memory controller's own hierarchy
+    (root / "memory" / "batch").mkdir(parents=True)
+    (root / "memory" / "batch" / "memory.limit_in_bytes").write_text(str(2 * 2**30))
+    (root / "memory" / "batch" / "memory.usage_in_bytes").write_text(str(2**30))
+    own.write_text("4:memory:/batch\n0::/jobs/mine\n")
+    assert memory._cgroup_free(root, own) == 2**30
+    own.write_text("0::/\n")
+    assert memory._cgroup_free(tmp_path / "empty", own) is None
+
+
+def test_large_image_under_a_memory_cap_fails_at_once(tmp_path):
+    """The issue's case: a 2048² image under an 8 GB cap failed after seconds inside torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, time, numpy as np\n"
+        "import napari_doubledip as dd\n"
+        "from napari_doubledip.core import memory\n"
+        "size = int([l for l in open('/proc/self/status') if l.startswith('VmSize')][0].split()[1]) * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size + 4 * 2**30, resource.RLIM_INFINITY))\n"
+        "image = np.zeros((2048, 2048, 3), np.float32)\n"
+        "t0 = time.perf_counter()\n"
+        "try:\n"
+        "    dd.denoise(image, steps=1, device='cpu', threads=1)\n"
+        "except memory.MemoryEstimateError as exc:\n"
+        "    print(round(time.perf_counter() - t0, 2), exc)\n"
+        "else:\n"
+        "    raise SystemExit('no error')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seconds, message = done.stdout.split(" ", 1)
+    assert float(seconds) < 5
+    assert "denoise of a 2048 x 2048 image needs about 11.1 GB of memory" in message

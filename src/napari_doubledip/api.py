@@ -172,18 +172,45 @@ def stream(
     loop = {k: v for k, v in options.items() if k in LOOP_OPTIONS}
     own = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
     check_run_options(steps=steps, max_seconds=max_seconds, seed=seed, early_stop=early_stop, **loop)
-    engine = build_task(task, *inputs, **own)
+    entry = _entry(task)
+    if check_memory:  # a lower bound first, before the task prepares anything (guides, priors)
+        _check_memory_lower_bound(entry, inputs, own, device)
+    engine = build_task(entry, *inputs, **own)
     if check_memory:
         from .core import memory
         from .core.devices import resolve_device
 
         needed = memory.estimate_task_bytes(engine)
         if needed is not None:
-            what = f"{_entry(task).name} of {_describe_inputs(engine)}"
+            what = f"{entry.name} of {_describe_inputs(engine)}"
             memory.check_memory(needed, resolve_device(device), what=what)
     return optimise(
         engine, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
     )
+
+
+def _check_memory_lower_bound(entry: registry.TaskEntry, inputs: tuple[Any, ...], own: dict[str, Any], device: Any) -> None:
+    """Refuse a run whose smallest possible need (each of its nets once, on its first image's
+    size) will not fit; does nothing when the inputs or options are not understood here (the
+    task's own checks then say what is wrong)."""
+    from .core import memory
+    from .core.devices import resolve_device
+    from .core.network import resolve_net_config
+
+    try:
+        first = inputs[0]
+        if entry.inputs.group and isinstance(first, list | tuple):
+            first = first[0]
+        shape = np.shape(first)
+        options = entry.options.build(**own)
+        nets = [(resolve_net_config(getattr(options, info.name)), 1) for info in entry.options.info() if info.net]
+    except Exception:  # the task's own validation explains it
+        return
+    if len(shape) < 2 or not nets:
+        return
+    channels = shape[2] if len(shape) == 3 else 1
+    needed = memory.estimate_run_bytes(nets, shape[:2], images=1, channels=channels)
+    memory.check_memory(needed, resolve_device(device), what=f"{entry.name} of a {shape[0]} x {shape[1]} image")
 
 
 def _describe_inputs(task: Task) -> str:

@@ -160,21 +160,59 @@ def _read_int(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _cgroup_free() -> int | None:
-    """Bytes left under this process's cgroup memory limit (``None``: no limit set)."""
-    candidates = [
-        (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory.current")),  # v2
-        (
-            Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # v1
-            Path("/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-        ),
-    ]
-    for limit_path, usage_path in candidates:
-        limit = _read_int(limit_path)
-        if limit is None or limit >= 2**60:  # "max", or v1's "no limit" value
-            continue
-        usage = _read_int(usage_path) or 0
-        return max(0, limit - usage)
+def _cgroup_free(root: Path = Path("/sys/fs/cgroup"), own: Path = Path("/proc/self/cgroup")) -> int | None:
+    """Bytes left under the tightest cgroup memory limit over this process (``None``: no limit).
+
+    The process's cgroup comes from ``/proc/self/cgroup``; it and every cgroup above it count.
+    cgroup v2: ``memory.max`` minus ``memory.current``; cgroup v1 (the ``memory`` controller):
+    ``memory.limit_in_bytes`` minus ``memory.usage_in_bytes``.
+    """
+    v1, v2 = root / "memory", root
+    chains: list[tuple[Path, str, str]] = []  # (cgroup folder, limit file, usage file)
+
+    def chain(base: Path, path: str, limit: str, usage: str) -> None:
+        here = base / path.strip("/") if path.strip("/") else base
+        for folder in [here, *here.parents]:
+            chains.append((folder, limit, usage))
+            if folder == base:
+                break
+
+    mine: dict[str, str] = {}
+    try:
+        for line in own.read_text().splitlines():
+            hierarchy, controllers, path = line.split(":", 2)
+            if hierarchy == "0":
+                mine["v2"] = path
+            elif "memory" in controllers.split(","):
+                mine["v1"] = path
+    except (OSError, ValueError):
+        pass
+    chain(v2, mine.get("v2", "/"), "memory.max", "memory.current")
+    chain(v1, mine.get("v1", "/"), "memory.limit_in_bytes", "memory.usage_in_bytes")
+    found = []
+    for folder, limit_name, usage_name in chains:
+        limit = _read_int(folder / limit_name)
+        if limit is not None and limit < 2**60:  # "max", or v1's "no limit" value, read as None / huge
+            found.append(max(0, limit - (_read_int(folder / usage_name) or 0)))
+    return min(found) if found else None
+
+
+def _address_space_free() -> int | None:
+    """Bytes left under this process's address-space limit (``ulimit -v``; ``None``: unlimited)."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return max(0, soft - int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
     return None
 
 
@@ -195,12 +233,13 @@ def _meminfo_available() -> int | None:
 def available_memory(device: Any = "cpu") -> int | None:
     """Bytes free for a run on ``device`` (``None``: this platform does not say).
 
-    CPU: the smaller of the system's available memory and what the cgroup limit leaves, if one
-    is set. CUDA: the GPU's free memory (``torch.cuda.mem_get_info``). Other devices: ``None``.
+    CPU: the smallest of the system's available memory, what a cgroup memory limit leaves, and
+    what an address-space limit (``ulimit -v``) leaves, where those are set. CUDA: the GPU's
+    free memory (``torch.cuda.mem_get_info``). Other devices: ``None``.
     """
     kind = getattr(device, "type", None) or str(device).split(":")[0]
     if kind == "cpu":
-        values = [v for v in (_meminfo_available(), _cgroup_free()) if v is not None]
+        values = [v for v in (_meminfo_available(), _cgroup_free(), _address_space_free()) if v is not None]
         return min(values) if values else None
     if kind == "cuda":
         import torch
