@@ -292,7 +292,7 @@ def _docstring(entry: registry.TaskEntry, blocking: bool) -> str:
             "callback\n    Called with each :class:`Snapshot`; returning ``False`` stops the run.",
             options,
             "**advanced\n    Loop options (``ema``, ``min_interval``, ``snapshot_every``, ``threads``, "
-            "``precision``, ``stop``, ...).",
+            "``precision``, ``stop``, ...); ``check_memory=False`` skips the memory check.",
             "",
             "Returns",
             "-------",

@@ -356,6 +356,9 @@ def run_batch(args: argparse.Namespace) -> int:
         except SchedulerUnreachable as exc:
             say(f"error: {exc}")
             return EXIT_USAGE
+        except KeyboardInterrupt:
+            say("interrupted before any job started")
+            return EXIT_INTERRUPTED
     problem = _make_output_folder(args.out)
     if problem:
         say(f"error: {problem}")
