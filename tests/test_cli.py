@@ -447,15 +447,21 @@ def test_expand_inputs_folders_globs_and_missing(tmp_path):
 
 def test_scheduler_address_submits_to_a_running_cluster(image_folder, tmp_path):
     distributed = pytest.importorskip("distributed")
+    common = ["--steps", "40", "--seed", "3", "--device", "cpu", "--quiet"]  # default threads
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         status = cli.main(
-            ["denoise", str(image_folder / "rgb.png"), "--out", str(tmp_path / "o"), *FAST]
+            ["denoise", str(image_folder / "rgb.png"), "--out", str(tmp_path / "o"), *common]
             + ["--scheduler", cluster.scheduler_address]
         )
     assert status == 0
     assert (tmp_path / "o" / "rgb_denoise.png").is_file()
+    # the same request in-process gives the same image
+    assert cli.main(["denoise", str(image_folder / "rgb.png"), "--out", str(tmp_path / "local"), *common]) == 0
+    a, _ = read_image(tmp_path / "o" / "rgb_denoise.png")
+    b, _ = read_image(tmp_path / "local" / "rgb_denoise.png")
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 2
 
 
 def test_ctrl_c_stops_the_batch_and_keeps_finished_results(image_folder, tmp_path, capsys, monkeypatch):
