@@ -112,6 +112,8 @@ def test_same_seed_same_mask(composite):
         (np.zeros((48, 48), np.uint8), "all 0"),
         (np.full((48, 48), 3, np.uint8), "only hold 0"),
         (np.zeros((48, 48, 2), np.uint8), "2-D label image"),
+        (np.ones((48, 48), np.uint8), r"every pixel as foreground \(1\): nothing is left to segment"),
+        (np.full((48, 48), 2, np.uint8), r"every pixel as background \(2\): nothing is left to segment"),
     ],
 )
 def test_bad_hints_raise_clear_errors(composite, hints, match):
@@ -130,6 +132,15 @@ def test_nan_hints_and_negative_weights_rejected(composite):
         dd.segment(image, h, steps=1, **FAST)
     with pytest.raises(ValueError, match="prior_weight"):
         dd.segment(image, hints, steps=1, prior_weight=-1, **FAST)
+
+
+@pytest.mark.parametrize("edge", ["auto", "free"])
+def test_one_label_painted_everywhere_but_one_pixel_still_runs(composite, edge):
+    image = composite[0]
+    hints = np.ones(image.shape[:2], np.uint8)
+    hints[20, 20] = 0
+    result = dd.segment(image, hints, steps=2, edge=edge, **FAST)
+    assert result.labels[hints == 1].all()
 
 
 def test_check_hints_only_background_painted_is_accepted(composite):

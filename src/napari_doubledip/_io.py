@@ -19,6 +19,7 @@ __all__ = [
     "expand_inputs",
     "file_digest",
     "read_image",
+    "tiff_axes_ambiguous",
     "to_storable",
     "write_image",
 ]
@@ -104,13 +105,32 @@ def file_digest(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def read_image(path: str | os.PathLike) -> tuple[np.ndarray, str]:
+def tiff_axes_ambiguous(path: str | os.PathLike) -> bool:
+    """Whether a TIFF's first axis may be frames although tifffile reads it as colour samples.
+
+    True for a 3-D (or more) TIFF without ImageJ or OME metadata whose first axis tifffile calls
+    ``S`` or ``C`` (e.g. ``(3, 48, 48)`` written with tifffile's defaults: stored as planar RGB,
+    but just as likely a stack of three gray frames).
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        described = tif.is_imagej or tif.is_ome
+        return not described and len(series.shape) >= 3 and series.axes[0] in "SC"
+
+
+def read_image(path: str | os.PathLike, axes: str | None = None) -> tuple[np.ndarray, str]:
     """Read an image file.
 
     Parameters
     ----------
     path
         A TIFF (tifffile: any dtype, stacks) or a PNG/JPEG/BMP (imageio, else Pillow).
+    axes
+        The TIFF's axes as tifffile letters (``"TYX"``, ``"TYXS"``, ...), overriding what its
+        metadata (or tifffile's guess) says; they must have as many letters as the pixels have
+        dimensions. Ignored for other formats.
 
     Returns
     -------
@@ -124,6 +144,7 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, str]:
         The file cannot be read as an image (its name is in the message).
     """
     path = Path(path)
+    forced = axes if axes and path.suffix.lower() in TIFF_SUFFIXES else None
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             import tifffile
@@ -142,6 +163,13 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, str]:
         raise ValueError(f"{path.name} holds no usable pixels (shape {array.shape}, dtype {array.dtype})")
     if len(axes) != array.ndim:  # pragma: no cover - tifffile squeezes consistently
         axes = "YX" if array.ndim == 2 else "Q" * (array.ndim - 2) + "YX"
+    if forced is not None:
+        if len(forced) != array.ndim:
+            raise ValueError(
+                f"--axes {forced} names {len(forced)} axes but {path.name} has {array.ndim} "
+                f"(shape {array.shape}, read as {axes})"
+            )
+        axes = forced
     if array.dtype == bool:
         array = array.astype(np.uint8)
     return array, axes

@@ -17,11 +17,15 @@ import threading
 from collections.abc import Callable, Generator
 from typing import Any
 
+import numpy as np
+
 from . import registry
+from .core.conversion import image_list
 from .core.loop import Snapshot, optimise, run_to_end
+from .core.options import check_number
 from .core.tasks.base import Result, Task
 
-__all__ = ["function", "run", "run_task", "stream", "stream_task"]
+__all__ = ["check_run_options", "function", "run", "run_task", "stream", "stream_task"]
 
 #: Keyword options that belong to the optimisation loop rather than to a task.
 LOOP_OPTIONS = frozenset(inspect.signature(optimise).parameters) - {"task"}
@@ -49,9 +53,99 @@ def _entry(task: str | registry.TaskEntry) -> registry.TaskEntry:
     return registry.get(task) if isinstance(task, str) else task
 
 
+#: Accepted seeds (the nets' seeds are derived from it and must stay within torch's range).
+MAX_SEED = 2**32 - 1
+
+
+def _check_whole(
+    name: str, value: Any, minimum: int, maximum: int | None = None, allow_none: bool = False
+) -> None:
+    """Raise naming ``name`` unless ``value`` is a whole number in [minimum, maximum] (or ``None``)."""
+    if value is None and allow_none:
+        return
+    accepted = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+    accepted += ", a whole number" + (" (or None)" if allow_none else "")
+    try:
+        check_number(name, value, whole=True)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be {accepted}, got {value!r} ({type(value).__name__})") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+
+
+def _check_real(
+    name: str,
+    value: Any,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    below: float | None = None,
+    allow_none: bool = False,
+) -> None:
+    """Raise naming ``name`` unless ``value`` is a finite number in the given range (or ``None``)."""
+    if value is None and allow_none:
+        return
+    bounds = [f"> {above}"] if above is not None else [f">= {at_least}"] if at_least is not None else []
+    bounds += [f"< {below}"] if below is not None else []
+    accepted = " and ".join(bounds) + ", a finite number" + (" (or None)" if allow_none else "")
+    try:
+        check_number(name, value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name} must be {accepted}, got {value!r} ({type(value).__name__})") from None
+    if (
+        (above is not None and not value > above)
+        or (at_least is not None and not value >= at_least)
+        or (below is not None and not value < below)
+    ):
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+
+
+def check_run_options(
+    steps: Any = None, max_seconds: Any = None, seed: Any = 0, early_stop: Any = True, **loop: Any
+) -> None:
+    """Validate the run and loop options up front, with messages that name the argument.
+
+    Raises
+    ------
+    TypeError
+        A value of the wrong type (``steps="3"``, ``seed=None``).
+    ValueError
+        A value out of range or not finite (``seed=2**70``, ``max_seconds=nan``, ``lr``-like NaN).
+    """
+    _check_whole("steps", steps, 1, allow_none=True)
+    _check_real("max_seconds", max_seconds, above=0, allow_none=True)
+    _check_whole("seed", seed, 0, MAX_SEED)
+    if not isinstance(early_stop, bool | np.bool_):
+        raise TypeError(f"early_stop must be True or False, got {early_stop!r}")
+    if "ema" in loop:
+        _check_real("ema", loop["ema"], at_least=0, below=1)
+    if "min_interval" in loop:
+        _check_real("min_interval", loop["min_interval"], at_least=0)
+    if "snapshot_every" in loop:
+        _check_whole("snapshot_every", loop["snapshot_every"], 1)
+    if "threads" in loop:
+        _check_whole("threads", loop["threads"], 1, allow_none=True)
+    if "es_window" in loop:
+        _check_whole("es_window", loop["es_window"], 2)
+    if "es_patience" in loop:
+        _check_whole("es_patience", loop["es_patience"], 1)
+    if loop.get("precision", "auto") not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', got {loop['precision']!r}")
+    stop = loop.get("stop")
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise TypeError(f"stop must have an is_set() method (e.g. a threading.Event), got {type(stop).__name__}")
+
+
 def build_task(task: str | registry.TaskEntry, *inputs: Any, **options: Any) -> Task:
-    """The engine task of a registered task for ``inputs`` and task ``options`` (validated)."""
+    """The engine task of a registered task for ``inputs`` and task ``options`` (validated).
+
+    A task of a group of images takes a list of images; a single ``(Y, X[, C])`` array is one
+    image, and an array that can only be a stack of images is refused with a message saying
+    to pass a list (:func:`~napari_doubledip.core.conversion.image_list`).
+    """
     entry = _entry(task)
+    if entry.inputs.group and inputs:
+        inputs = (image_list(inputs[0], name="images"), *inputs[1:])
     return entry.task_class(*inputs, options=entry.options.build(**options))
 
 
@@ -68,14 +162,62 @@ def stream(
     """Snapshots of a run of the registered ``task`` on ``inputs``; returns its result.
 
     ``options`` holds the task's options and the loop's (``ema``, ``min_interval``, ``stop``,
-    ``threads``, ``precision``, ...).
+    ``threads``, ``precision``, ...). Every number is checked before anything is built, and the
+    memory the run needs is estimated (:mod:`~napari_doubledip.core.memory`) and compared with
+    what the device has free: a run that will not fit fails at once with
+    :class:`~napari_doubledip.core.memory.MemoryEstimateError` (``check_memory=False`` skips
+    that check).
     """
+    check_memory = options.pop("check_memory", True)
     loop = {k: v for k, v in options.items() if k in LOOP_OPTIONS}
     own = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
-    engine = build_task(task, *inputs, **own)
+    check_run_options(steps=steps, max_seconds=max_seconds, seed=seed, early_stop=early_stop, **loop)
+    entry = _entry(task)
+    if check_memory:  # a lower bound first, before the task prepares anything (guides, priors)
+        _check_memory_lower_bound(entry, inputs, own, device)
+    engine = build_task(entry, *inputs, **own)
+    if check_memory:
+        from .core import memory
+        from .core.devices import resolve_device
+
+        needed = memory.estimate_task_bytes(engine)
+        if needed is not None:
+            what = f"{entry.name} of {_describe_inputs(engine)}"
+            memory.check_memory(needed, resolve_device(device), what=what)
     return optimise(
         engine, steps=steps, max_seconds=max_seconds, seed=seed, device=device, early_stop=early_stop, **loop
     )
+
+
+def _check_memory_lower_bound(entry: registry.TaskEntry, inputs: tuple[Any, ...], own: dict[str, Any], device: Any) -> None:
+    """Refuse a run whose smallest possible need (each of its nets once, on its first image's
+    size) will not fit; does nothing when the inputs or options are not understood here (the
+    task's own checks then say what is wrong)."""
+    from .core import memory
+    from .core.devices import resolve_device
+    from .core.network import resolve_net_config
+
+    try:
+        first = inputs[0]
+        if entry.inputs.group and isinstance(first, list | tuple):
+            first = first[0]
+        shape = np.shape(first)
+        options = entry.options.build(**own)
+        nets = [(resolve_net_config(getattr(options, info.name)), 1) for info in entry.options.info() if info.net]
+    except Exception:  # the task's own validation explains it
+        return
+    if len(shape) < 2 or not nets:
+        return
+    channels = shape[2] if len(shape) == 3 else 1
+    needed = memory.estimate_run_bytes(nets, shape[:2], images=1, channels=channels)
+    memory.check_memory(needed, resolve_device(device), what=f"{entry.name} of a {shape[0]} x {shape[1]} image")
+
+
+def _describe_inputs(task: Task) -> str:
+    """``"a 3000 x 3000 image"`` or ``"3 images of 512 x 512"`` (for messages)."""
+    layouts = list(getattr(task, "layouts", None) or [task.layout])
+    y, x = layouts[0].spatial_shape
+    return f"a {y} x {x} image" if len(layouts) == 1 else f"{len(layouts)} images of {y} x {x}"
 
 
 def run(
@@ -150,7 +292,7 @@ def _docstring(entry: registry.TaskEntry, blocking: bool) -> str:
             "callback\n    Called with each :class:`Snapshot`; returning ``False`` stops the run.",
             options,
             "**advanced\n    Loop options (``ema``, ``min_interval``, ``snapshot_every``, ``threads``, "
-            "``precision``, ``stop``, ...).",
+            "``precision``, ``stop``, ...); ``check_memory=False`` skips the memory check.",
             "",
             "Returns",
             "-------",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import registry
-from .console import EXIT_INTERRUPTED, EXIT_OK, fmt_seconds, say
+from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, fmt_seconds, say
 from .jobs import JobProgress
 from .parser import api_options
 from .sidecar import provenance, run_record, write_json
@@ -81,6 +81,11 @@ def run_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         say("interrupted")
         return EXIT_INTERRUPTED
+    except (ValueError, TypeError, MemoryError, RuntimeError) as exc:  # bad settings, out of memory
+        from ..core.memory import explain_error
+
+        say(f"error: {explain_error(exc)}")
+        return EXIT_FAILED
     arrays, metrics, lines = demo.score(sample, result)
     files: dict[str, str] = {}
     for group in (sample.inputs, arrays, sample.truth):

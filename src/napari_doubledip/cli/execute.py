@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -12,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, first_line, fmt_seconds, say
+from .parser import DEFAULT_THREADS
 from .plan import Job, Plan, Stack, plan_batch
 from .sidecar import provenance, run_record, write_json
 
-__all__ = ["run_batch"]
+__all__ = ["check_output_folder", "clean_stale_parts", "run_batch"]
 
 
 def _run_job(job: Job) -> dict[str, Any]:
@@ -67,6 +70,43 @@ def _run_in_process(jobs: list[Job], reporter: _Reporter) -> None:
             torch.set_num_threads(threads_before)
 
 
+#: Seconds to wait for a dask scheduler (``--scheduler``) before giving up.
+SCHEDULER_TIMEOUT = 5.0
+
+
+class SchedulerUnreachable(RuntimeError):
+    """``--scheduler`` names an address where no dask scheduler answers."""
+
+
+def _probe_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:
+    """Open (and close) a TCP connection to a ``tcp://host:port`` scheduler address.
+
+    Raises
+    ------
+    SchedulerUnreachable
+        Nothing listens there (or the host is unknown, or it does not answer in ``timeout`` s).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme not in ("tcp", "tls") or parts.hostname is None:
+        return  # other transports (inproc, ucx, ws): let dask try
+    try:
+        port = parts.port or 8786
+    except ValueError as exc:
+        raise SchedulerUnreachable(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler at {address} ({reason}); check that it is running and "
+            "the address, or use --workers N for a local cluster"
+        ) from None
+
+
 def _dask_client(args: argparse.Namespace) -> tuple[Any, Any]:
     try:
         from distributed import Client, LocalCluster
@@ -78,7 +118,13 @@ def _dask_client(args: argparse.Namespace) -> tuple[Any, Any]:
 
     if args.scheduler:
         say(f"connecting to dask scheduler {args.scheduler}")
-        return Client(args.scheduler, timeout="30s"), None
+        _probe_scheduler(args.scheduler)
+        try:
+            return Client(args.scheduler, timeout=f"{SCHEDULER_TIMEOUT}s"), None
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerUnreachable(
+                f"cannot reach the Dask scheduler at {args.scheduler} ({first_line(exc) or type(exc).__name__})"
+            ) from None
     say(f"starting a local dask cluster of {args.workers} worker processes")
     cluster = LocalCluster(
         n_workers=args.workers,
@@ -90,12 +136,11 @@ def _dask_client(args: argparse.Namespace) -> tuple[Any, Any]:
     return Client(cluster), cluster
 
 
-def _run_on_dask(jobs: list[Job], reporter: _Reporter, args: argparse.Namespace) -> None:
+def _run_on_dask(jobs: list[Job], reporter: _Reporter, client: Any, cluster: Any) -> None:
     from distributed import as_completed
 
     from .. import cli
 
-    client, cluster = _dask_client(args)
     futures = []
     try:
         by_key = {}
@@ -162,6 +207,7 @@ def _assemble(stack: Stack) -> list[str]:
         "device": first["device"],
         "per_frame": per_frame,
         **provenance("written"),
+        "numerics": first.get("numerics"),
         "seconds": round(sum(p["seconds"] or 0 for p in per_frame), 3),
         "request": stack.request,
     }
@@ -189,22 +235,141 @@ def _assemble_stacks(plan: Plan, results: list[dict[str, Any]], failed: list[tup
     return done
 
 
+#: A temporary file of an atomic write (``_io.write_image``, ``sidecar.write_json``):
+#: ``.<name>.<pid>.part[.<ext>]``.
+_PART_FILE = re.compile(r"^\..+\.(\d+)\.part(\.[^.]+)?$")
+
+#: Age (seconds) after which a temporary file whose writer may live on another machine is stale.
+STALE_PART_SECONDS = 3600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_stale_parts(folder: Path, remote: bool = False) -> list[Path]:
+    """Remove the temporary files that killed writes left in ``folder`` (and its frame folders).
+
+    A write goes to ``.<name>.<pid>.part`` and is renamed when complete; a process killed in
+    between (SIGKILL, power loss) leaves that file behind. It is stale when its writer is no
+    longer running here, or, when writers may run on other machines (``remote``: a
+    ``--scheduler`` batch), when it is older than :data:`STALE_PART_SECONDS`.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+    """
+    removed = []
+    folders = [folder, *(d for d in folder.glob(".*.frames") if d.is_dir())]
+    now = time.time()
+    for where in folders:
+        for path in where.iterdir():
+            match = _PART_FILE.match(path.name)
+            if match is None or not path.is_file():
+                continue
+            pid = int(match.group(1))
+            try:
+                age = now - path.stat().st_mtime
+            except OSError:
+                continue
+            stale = age > STALE_PART_SECONDS if remote else (pid != os.getpid() and not _pid_alive(pid))
+            if stale:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
+def check_output_folder(out: Path) -> str | None:
+    """Why ``--out`` cannot be the output folder (``None``: it can), without creating anything."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is an existing file, not a folder; give a folder (it is created when missing)"
+    parent = out
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        return f"--out {out} cannot be created: {parent} is a file, not a folder"
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"--out {out} is not writable (no permission to write in {parent})"
+    return None
+
+
+def _make_output_folder(out: Path) -> str | None:
+    """Create ``--out`` and check that a file can be written in it; ``None`` or why not.
+
+    Removes the folders it created when the check fails.
+    """
+    created = []
+    parent = out
+    while not parent.exists():
+        created.append(parent)
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".napari-doubledip-write-test.{os.getpid()}.part"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        return f"--out {out} is not writable: {exc.strerror or exc}"
+    return None
+
+
 def run_batch(args: argparse.Namespace) -> int:
     """Plan, run and summarise one batch subcommand; return the exit status."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if args.workers and not args.threads:
-        args.threads = max(1, (os.cpu_count() or 1) // args.workers)
+    if not args.threads:
+        args.threads = DEFAULT_THREADS  # the same wherever a job runs: the same numerics
+    problem = check_output_folder(args.out)
+    if problem:
+        say(f"error: {problem}")
+        return EXIT_USAGE
     try:
         plan = plan_batch(args)
     except ValueError as exc:
         say(f"error: {exc}")
         return EXIT_USAGE
+    for note in plan.notes:
+        say(f"note: {note}")
     for item, message in plan.failed:
         say(f"FAILED {item}: {message}")
     if not plan.jobs and not plan.skipped and not plan.stacks:
         say("error: no input images to process")
         return EXIT_USAGE if not plan.failed else EXIT_FAILED
-    args.out.mkdir(parents=True, exist_ok=True)
+    client = cluster = None
+    if plan.jobs and (args.workers or args.scheduler):
+        try:
+            client, cluster = _dask_client(args)
+        except SchedulerUnreachable as exc:
+            say(f"error: {exc}")
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            say("interrupted before any job started")
+            return EXIT_INTERRUPTED
+    problem = _make_output_folder(args.out)
+    if problem:
+        say(f"error: {problem}")
+        if client is not None:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        return EXIT_USAGE
+    removed = clean_stale_parts(args.out, remote=bool(args.scheduler))
+    if removed and not args.quiet:
+        say(f"removed {len(removed)} unfinished temporary file(s) of an interrupted earlier run")
     if plan.skipped:
         say(f"skipping {len(plan.skipped)} finished result(s) (sidecars match; --overwrite reruns them)")
     reporter = _Reporter(len(plan.jobs), args.quiet)
@@ -212,8 +377,8 @@ def run_batch(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         if plan.jobs:
-            if args.workers or args.scheduler:
-                _run_on_dask(plan.jobs, reporter, args)
+            if client is not None:
+                _run_on_dask(plan.jobs, reporter, client, cluster)
             else:
                 _run_in_process(plan.jobs, reporter)
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from typing import Any
 from .. import registry
 from .console import fmt_seconds, say
 from .plan import NOT_STACK_AXES, Job
-from .sidecar import provenance, run_record, write_json
+from .sidecar import numerics_record, provenance, run_record, write_json
 
 __all__ = ["JobProgress", "read_binary", "read_hints", "read_input", "run_job"]
 
@@ -47,10 +47,10 @@ def _is_stack(arr: Any, axes: str) -> bool:
     return arr.ndim >= 3 and axes[0] not in NOT_STACK_AXES
 
 
-def _read_frame(path: str, frame: int | None) -> Any:
+def _read_frame(path: str, frame: int | None, axes: str | None = None) -> Any:
     from .._io import read_image
 
-    arr, axes = read_image(path)
+    arr, axes = read_image(path, axes)
     return arr[frame] if frame is not None and _is_stack(arr, axes) else arr
 
 
@@ -61,13 +61,15 @@ def _check_size(arr: Any, shape: tuple[int, ...], what: str, path: str) -> None:
         )
 
 
-def read_binary(path: str, shape: tuple[int, ...], what: str, frame: int | None = None) -> Any:
+def read_binary(
+    path: str, shape: tuple[int, ...], what: str, frame: int | None = None, axes: str | None = None
+) -> Any:
     """A mask file as bool ``(Y, X)`` of the image's ``shape`` (nonzero, or above half the maximum)."""
     import numpy as np
 
     from ..core.conversion import mask_plane
 
-    arr = _read_frame(path, frame)
+    arr = _read_frame(path, frame, axes)
     if arr.ndim == 3:
         arr = mask_plane(arr)  # the alpha of an RGBA file whose alpha varies, else its colour
     values = arr.astype(np.float64)
@@ -78,20 +80,22 @@ def read_binary(path: str, shape: tuple[int, ...], what: str, frame: int | None 
     return mask
 
 
-def read_hints(path: str, shape: tuple[int, ...], frame: int | None = None, what: str = "hints") -> Any:
+def read_hints(
+    path: str, shape: tuple[int, ...], frame: int | None = None, what: str = "hints", axes: str | None = None
+) -> Any:
     """A label file (first channel of a colour file) of the image's ``shape``."""
-    arr = _read_frame(path, frame)
+    arr = _read_frame(path, frame, axes)
     if arr.ndim == 3:
         arr = arr[..., 0]
     _check_size(arr, shape, what, path)
     return arr
 
 
-def read_input(path: str, frame: int | None) -> Any:
-    """An input image (channels last), or one frame of a stack."""
+def read_input(path: str, frame: int | None, axes: str | None = None) -> Any:
+    """An input image (channels last), or one frame of a stack (``axes``: ``--axes``, if given)."""
     from .._io import read_image
 
-    arr, axes = read_image(path)
+    arr, axes = read_image(path, axes)
     is_stack = _is_stack(arr, axes)
     if axes[0] in "CS" and arr.ndim == 3:  # channels first -> channels last
         import numpy as np
@@ -141,7 +145,7 @@ def _aux_value(entry: registry.TaskEntry, job: Job, shape: tuple[int, ...]) -> A
     if aux.kind == "value" or value is None:
         return value
     frame = job.frame if aux.per_image else None
-    if aux.kind == "labels":
+    if aux.kind == "labels":  # mask and hint files are read with their own axes (not --axes)
         return read_hints(value, shape, frame, aux.name)
     mask = read_binary(value, shape, aux.name, frame)
     return ~mask if job.aux.get(f"invert_{aux.name}") else mask
@@ -158,10 +162,10 @@ def _call_task(job: Job, callback: Any) -> Any:
         opts["threads"] = job.threads
     opts.setdefault("min_interval", 1.0)
     if entry.inputs.group:
-        images: Any = [read_input(p, None) for p in job.inputs]
+        images: Any = [read_input(p, None, job.axes) for p in job.inputs]
         first = images[0]
     else:
-        images = first = read_input(job.inputs[0], job.frame)
+        images = first = read_input(job.inputs[0], job.frame, job.axes)
     inputs = [images] if entry.aux is None else [images, _aux_value(entry, job, first.shape)]
     return api.run(entry, *inputs, callback=callback, **opts)
 
@@ -209,6 +213,7 @@ def run_job(job: Job) -> dict[str, Any]:
             "outputs": {k: Path(v).name for k, v in job.outputs.items()},
             "parameters": {**job.options, **job.aux},
             **run_record(params, job.options.get("seed")),
+            "numerics": numerics_record(params),
             "result": result.record(),
             "run_params": params,
             **provenance("started", started),
@@ -227,6 +232,8 @@ def run_job(job: Job) -> dict[str, Any]:
         )
     except (KeyboardInterrupt, SystemExit):
         raise
-    except Exception as exc:  # reported by name; the batch goes on
-        summary.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
+    except Exception as exc:  # reported by name (out of memory: with advice); the batch goes on
+        from ..core.memory import explain_error
+
+        summary.update(error=explain_error(exc), seconds=time.perf_counter() - t0)
     return summary

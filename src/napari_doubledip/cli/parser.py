@@ -13,7 +13,7 @@ from typing import Any
 from .. import registry
 from ..core.options import NET_PRESETS, OptionInfo
 
-__all__ = ["api_options", "build_parser", "parse_frames"]
+__all__ = ["DEFAULT_THREADS", "api_options", "build_parser", "parse_frames"]
 
 
 def parse_frames(text: str) -> slice | int | None:
@@ -60,18 +60,65 @@ def _positive_float(text: str) -> float:
     return value
 
 
+#: Torch CPU threads per job unless ``--threads`` says otherwise: the same in-process and on every
+#: dask worker, because the thread count changes the numerics (and the optimisation amplifies
+#: that: up to 25 grey levels apart between 1 and 2 threads).
+DEFAULT_THREADS = 1
+
+#: Largest ``--seed`` (the API's limit).
+MAX_SEED = 2**32 - 1
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
+def _axes(text: str) -> str:
+    """``--axes``: tifffile axis letters of the input files, e.g. ``TYX``, ``TYXS``, ``YXS``."""
+    axes = text.strip().upper()
+    ok = (
+        len(set(axes)) == len(axes)
+        and axes.isalpha()
+        and "YX" in axes
+        and (axes.endswith("YX") or axes.endswith("YXS") or axes.endswith("YXC"))
+        and len(axes) <= 5
+    )
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"--axes takes the file's axis letters ending in YX, YXS or YXC (e.g. TYX for a stack of "
+            f"gray frames, TYXS for colour frames, SYX for a planar colour image), got {text!r}"
+        )
+    return axes
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("optimisation")
     run.add_argument("--steps", type=_positive_int, help="step cap (neither cap: the task's default)")
     run.add_argument("--max-seconds", type=_positive_float, help="time cap per job, in seconds")
-    run.add_argument("--seed", type=int, default=0, help="random seed (default 0): same seed, same result")
+    run.add_argument(
+        "--seed", type=_seed, default=0, help=f"random seed, 0 to {MAX_SEED} (default 0): same seed, same result"
+    )
     run.add_argument("--net", help=f"network: {', '.join(NET_PRESETS)} (default: the task's own)")
     run.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps")
     run.add_argument("--no-early-stop", action="store_true", help="always run to the step/time cap")
     run.add_argument(
         "--threads",
         type=_positive_int,
-        help="torch CPU threads per job (default: all cores in-process, cores/N with --workers N)",
+        help=f"torch CPU threads per job (default {DEFAULT_THREADS}, in-process and on every worker alike: "
+        "the thread count changes the numerics, so the same count gives the same images anywhere)",
+    )
+    run.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default="auto",
+        help="auto (bfloat16 on GPUs, and on CPUs with native bfloat16 for nets of 1M+ parameters; "
+        "float32 elsewhere), float32, bfloat16",
     )
 
 
@@ -118,6 +165,13 @@ def _task_options(p: argparse.ArgumentParser, entry: registry.TaskEntry) -> None
             metavar="all|N|A:B",
             help="run frames of (T,Y,X[,C]) stacks as separate jobs and reassemble the stack (TIFF)",
         )
+    own.add_argument(
+        "--axes",
+        type=_axes,
+        default=None,
+        help="axes of the input TIFFs when their metadata does not say (e.g. TYX: a stack of gray "
+        "frames, not a planar RGB image); ImageJ/OME metadata is used otherwise",
+    )
     aux = entry.aux
     if aux is not None:
         if aux.kind == "value":
@@ -203,6 +257,8 @@ def api_options(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "early_stop": not args.no_early_stop,
     }
+    if getattr(args, "precision", "auto") != "auto":
+        opts["precision"] = args.precision
     if args.net:
         opts["net"] = args.net
     task = getattr(args, "task", None)

@@ -40,6 +40,8 @@ class Job:
         The task's second input: a file path (``"mask"``), its inversion flag, or a value.
     threads, progress_every
         Torch CPU threads, and seconds between progress lines (0: none).
+    axes
+        ``--axes``: the input TIFFs' axes, overriding their metadata (``None``: the file's own).
     """
 
     task: str
@@ -55,6 +57,7 @@ class Job:
     aux: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
     progress_every: float = 0.0
+    axes: str | None = None
 
     def __getitem__(self, key: str) -> Any:
         """``job["name"]``: attribute access under its old dict spelling."""
@@ -78,12 +81,14 @@ class Stack:
 
 @dataclass
 class Plan:
-    """What a batch will do: jobs to run, stacks to assemble, inputs already failed or skipped."""
+    """What a batch will do: jobs to run, stacks to assemble, inputs already failed or skipped,
+    and notes for the user (e.g. files read one way that could be meant another)."""
 
     jobs: list[Job] = field(default_factory=list)
     stacks: dict[str, Stack] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def recorded_outputs(folder: Path, recursive: bool = False) -> list[Path]:
@@ -166,20 +171,41 @@ def _file_record(path: Path) -> dict[str, str]:
     return {"name": path.name, "sha1": file_digest(path)}
 
 
-def _stack_frames(path: Path) -> int | None:
-    """Number of frames if ``path`` is a TIFF stack (first axis not Y), else ``None``."""
-    from .._io import TIFF_SUFFIXES
+def _stack_frames(path: Path, axes: str | None = None) -> int | None:
+    """Number of frames if ``path`` is a TIFF stack (first axis not Y), else ``None``.
+
+    ``axes`` (``--axes``) overrides the file's own. Asked for frames (this is only called with
+    ``--frames``), a TIFF whose first axis tifffile reads as colour samples without ImageJ/OME
+    metadata to say so is refused: it may as well be a stack of frames.
+
+    Raises
+    ------
+    ValueError
+        The file cannot be read, ``axes`` does not fit it, or its axes are ambiguous.
+    """
+    from .._io import TIFF_SUFFIXES, read_image, tiff_axes_ambiguous
 
     if path.suffix.lower() not in TIFF_SUFFIXES:
         return None
     import tifffile
 
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            axes, shape = series.axes, series.shape
-    except Exception as exc:
-        raise ValueError(f"cannot read {path.name} as an image: {type(exc).__name__}: {exc}") from exc
+    if axes is not None:
+        array, axes = read_image(path, axes)
+        shape = array.shape
+    else:
+        try:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                axes, shape = series.axes, series.shape
+            ambiguous = tiff_axes_ambiguous(path)
+        except Exception as exc:
+            raise ValueError(f"cannot read {path.name} as an image: {type(exc).__name__}: {exc}") from exc
+        if ambiguous:
+            raise ValueError(
+                f"{path.name} has shape {tuple(shape)} and no ImageJ/OME metadata; tifffile reads it as "
+                f"one planar colour image (axes {axes}), so --frames does not apply. If its first axis is "
+                f"frames, add --axes T{axes[1:]}; if it is colour, drop --frames"
+            )
     if len(shape) >= 3 and axes[0] not in NOT_STACK_AXES:
         return int(shape[0])
     return None
@@ -240,7 +266,13 @@ class _Planner:
         files, problems = expand_inputs(args.inputs, exclude=self.out, exclude_files=results)
         self.plan.failed.extend(problems)
         self.opts = api_options(args)
-        self.common = {"options": dict(self.opts), "task": args.task}
+        self.axes: str | None = getattr(args, "axes", None)
+        self._device_kind: str | None | bool = False  # not asked yet
+        # what decides the numerics is part of the request: a rerun with other settings recomputes
+        numerics = {"threads": args.threads, "precision": getattr(args, "precision", "auto")}
+        self.common = {"options": dict(self.opts), "task": args.task, "numerics": numerics}
+        if self.axes is not None:
+            self.common["axes"] = self.axes
         self.aux = self.entry.aux
         self.aux_spec = getattr(args, self.aux.name, None) if self.aux and self.aux.kind != "value" else None
         # auxiliary files matched by name; files used as masks/hints are not inputs themselves
@@ -256,10 +288,31 @@ class _Planner:
         self.files = files
         self.stems = _unique_stems(files)
 
+    def device_kind(self) -> str | None:
+        """The kind of device (``"cpu"``, ``"cuda"``, ``"mps"``) the jobs will run on, if known here.
+
+        Unknown (``None``) with ``--scheduler``: the workers are other machines. Imports torch,
+        so it is asked only when a finished result could be skipped.
+        """
+        if self._device_kind is False:
+            if getattr(self.args, "scheduler", None):
+                self._device_kind = None
+            else:
+                from ..core.devices import resolve_device
+
+                try:
+                    self._device_kind = resolve_device(self.args.device).type
+                except ValueError:
+                    self._device_kind = None
+        return self._device_kind  # type: ignore[return-value]
+
     def add(self, job: Job) -> None:
         job.threads = self.args.threads
+        job.axes = self.axes
         job.progress_every = 0.0 if self.args.quiet else self.args.progress_every
-        if not self.args.overwrite and sidecar_matches(Path(job.sidecar), job.request, list(job.outputs.values())):
+        if not self.args.overwrite and sidecar_matches(
+            Path(job.sidecar), job.request, list(job.outputs.values()), device_kind=self.device_kind
+        ):
             self.plan.skipped.append(job.name)
         else:
             self.plan.jobs.append(job)
@@ -287,6 +340,17 @@ class _Planner:
         name = self.aux.name if self.aux is not None and self.aux.kind != "value" else None
         return {**self.common, "inputs": record, **{k: v for k, v in extra.items() if k != name}}
 
+    @staticmethod
+    def _ambiguous(f: Path) -> bool:
+        from .._io import TIFF_SUFFIXES, tiff_axes_ambiguous
+
+        if f.suffix.lower() not in TIFF_SUFFIXES:
+            return False
+        try:
+            return tiff_axes_ambiguous(f)
+        except Exception:  # unreadable: the job reports it
+            return False
+
     def single(self, f: Path) -> None:
         """The job(s) of one image: one job, or one per frame of a stack."""
         task, out = self.args.task, self.out
@@ -295,10 +359,15 @@ class _Planner:
         try:
             record = [_file_record(f)]
             extra = self.aux_of([f], record)
-            n_frames = _stack_frames(f) if frames_arg is not False else None
+            n_frames = _stack_frames(f, self.axes) if frames_arg is not False else None
         except (OSError, ValueError) as exc:
             self.plan.failed.append((f.name, str(exc)))
             return
+        if frames_arg is False and self.axes is None and self._ambiguous(f):
+            self.plan.notes.append(
+                f"{f.name} has no ImageJ/OME metadata and is read as one planar colour image; if its "
+                "first axis is frames, add --frames all --axes TYX"
+            )
         request = self.request(record, extra)
         base = {"task": task, "inputs": [str(f.resolve())], "options": self.opts, "aux": extra}
         if n_frames is None:
@@ -314,7 +383,9 @@ class _Planner:
         stack_outputs = output_files(self.entry, name, out, [f], self.stems, ext=".tif")
         stack_request = {**request, "frames": chosen}
         stack_sidecar = out / f"{name}.json"
-        if not self.args.overwrite and sidecar_matches(stack_sidecar, stack_request, list(stack_outputs.values())):
+        if not self.args.overwrite and sidecar_matches(
+            stack_sidecar, stack_request, list(stack_outputs.values()), device_kind=self.device_kind
+        ):
             self.plan.skipped.append(f"{name} ({len(chosen)} frames)")
             return
         frame_dir = out / f".{name}.frames"

@@ -6,11 +6,20 @@ import datetime as _dt
 import json
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["jsonable", "normalise", "provenance", "run_record", "sidecar_matches", "versions", "write_json"]
+__all__ = [
+    "jsonable",
+    "normalise",
+    "numerics_record",
+    "provenance",
+    "run_record",
+    "sidecar_matches",
+    "versions",
+    "write_json",
+]
 
 
 def jsonable(obj: Any) -> Any:
@@ -65,15 +74,45 @@ def normalise(obj: Any) -> Any:
     return json.loads(json.dumps(jsonable(obj)))
 
 
-def sidecar_matches(sidecar: Path, request: dict[str, Any], outputs: Sequence[str | Path]) -> bool:
-    """Whether ``sidecar`` records a finished run of ``request`` and all ``outputs`` exist."""
+def sidecar_matches(
+    sidecar: Path,
+    request: dict[str, Any],
+    outputs: Sequence[str | Path],
+    device_kind: Callable[[], str | None] | None = None,
+) -> bool:
+    """Whether ``sidecar`` records a finished run of ``request`` and all ``outputs`` exist.
+
+    ``device_kind()``, when given and not ``None``, is the kind of device (``"cpu"``,
+    ``"cuda"``, ...) a run would use now: a result computed on another kind (``--device auto``
+    on a machine that has since gained or lost a GPU) does not match, because the device changes
+    the numerics.
+    """
     try:
         recorded = json.loads(Path(sidecar).read_text())
     except (OSError, ValueError):
         return False
     if not isinstance(recorded, dict) or recorded.get("request") != normalise(request):
         return False
-    return all(Path(p).is_file() for p in outputs)
+    if not all(Path(p).is_file() for p in outputs):
+        return False
+    if device_kind is not None:
+        kind = device_kind()
+        numerics = recorded.get("numerics")
+        recorded_kind = numerics.get("device_kind") if isinstance(numerics, dict) else None
+        if kind is not None and recorded_kind is not None and recorded_kind != kind:
+            return False
+    return True
+
+
+def numerics_record(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What decided a run's numerics, from its result's ``params``: device, its kind, threads, precision."""
+    device = params.get("device")
+    return {
+        "device": device,
+        "device_kind": str(device).split(":")[0] if device is not None else None,
+        "threads": params.get("threads"),
+        "precision": params.get("precision"),
+    }
 
 
 def run_record(params: Mapping[str, Any], seed: Any = None) -> dict[str, Any]:

@@ -16,7 +16,9 @@ __all__ = [
     "MIN_SIZE",
     "ImageLayout",
     "check_mask",
+    "as_array",
     "from_unit",
+    "image_list",
     "mask_plane",
     "pad_amounts",
     "to_unit",
@@ -59,6 +61,75 @@ def _describe(image: np.ndarray) -> str:
     return f"shape {image.shape} and dtype {image.dtype}"
 
 
+def as_array(value: object, name: str = "image") -> np.ndarray:
+    """``np.asarray(value)``, with a message naming ``name`` when it is not a rectangular array.
+
+    Raises
+    ------
+    ValueError
+        For ragged nested lists and other values numpy cannot make one array of.
+    """
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"{name} is not a rectangular array of numbers (rows of different lengths?): "
+            f"{type(value).__name__} that numpy cannot stack ({exc}); pass a 2-D (Y, X) or "
+            "(Y, X, C) numpy array"
+        ) from None
+
+
+def image_list(images: object, name: str = "images") -> list[np.ndarray]:
+    """The images of a task that takes several, as a list of arrays.
+
+    A list or tuple is taken item by item (each may have its own shape). A single numpy array
+    is one image when it is 2-D, or 3-D with at most 4 channels last (``(Y, X)``, ``(Y, X, C)``
+    gray, RGB, RGBA). Any other array (``(K, Y, X)``, ``(K, Y, X, C)``, a ``(Y, X, C)`` of many
+    channels) could be a stack of K images or one multichannel image: it is refused, with the
+    two ways to say which (``list(array)`` for K images, ``[array]`` for one image).
+
+    Raises
+    ------
+    ValueError
+        For such an ambiguous array, and for items that are no rectangular arrays.
+    """
+    if isinstance(images, np.ndarray):
+        arr = images
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] <= 4):
+            return [arr]
+        if arr.ndim in (3, 4):
+            k = arr.shape[0]
+            one = (
+                f"[{name}] for one (Y, X, C) image of {arr.shape[2]} channels"
+                if arr.ndim == 3
+                else "or index it to one image"
+            )
+            raise ValueError(
+                f"{name} is one array of shape {arr.shape}: pass a list of images instead — "
+                f"list({name}) for {k} images of shape {arr.shape[1:]} along the first axis, {one}"
+            )
+        return [arr]
+    if isinstance(images, list | tuple):
+        return [as_array(img, f"{name}[{i}]") for i, img in enumerate(images)]
+    raise TypeError(f"{name} must be a list of numpy arrays (or one array), got {type(images).__name__}")
+
+
+def _span(low: float, high: float) -> float:
+    """``high - low`` (1 when the range is empty); ``inf`` when it overflows float64."""
+    with np.errstate(over="ignore"):
+        return high - low if high > low else 1.0
+
+
+def _scale_to_unit(data: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``(data - low) / (high - low)`` in float64, also for ranges wider than float64 holds."""
+    scale = _span(low, high)
+    values = data.astype(np.float64)
+    if np.isfinite(scale):
+        return (values - low) / scale
+    # e.g. -1e308..1e308: halve everything first (exact in binary floating point)
+    return (values / 2 - low / 2) / (high / 2 - low / 2)
+
+
 def to_unit(
     image: np.ndarray, *, name: str = "image", range_from: np.ndarray | None = None
 ) -> tuple[np.ndarray, ImageLayout]:
@@ -84,7 +155,7 @@ def to_unit(
     ValueError
         For arrays that are not images this engine accepts, with what is accepted.
     """
-    arr = np.asarray(image)
+    arr = as_array(image, name)
     accepted = (
         "accepted: 2-D gray (Y, X) or (Y, X, C) with C channels (C=4 is RGBA), "
         f"at least {MIN_SIZE}x{MIN_SIZE} pixels, of a bool, integer or float dtype"
@@ -114,8 +185,7 @@ def to_unit(
     else:
         ranged = data if range_from is None or not range_from.any() else data[range_from]
         low, high = float(ranged.min()), float(ranged.max())
-    scale = high - low if high > low else 1.0
-    unit = ((data.astype(np.float64) - low) / scale).astype(np.float32)
+    unit = _scale_to_unit(data, low, high).astype(np.float32)
     unit = np.ascontiguousarray(np.moveaxis(unit, -1, 0))
     layout = ImageLayout(
         shape=tuple(arr.shape), dtype=arr.dtype, low=low, high=high, channels=unit.shape[0], alpha=alpha
@@ -142,8 +212,11 @@ def from_unit(unit: np.ndarray, layout: ImageLayout) -> np.ndarray:
     if layout.dtype == bool:
         out = data >= 0.5
     else:
-        scale = layout.high - layout.low if layout.high > layout.low else 0.0
-        out = data * scale + layout.low
+        scale = _span(layout.low, layout.high) if layout.high > layout.low else 0.0
+        if np.isfinite(scale):
+            out = data * scale + layout.low
+        else:  # a range wider than float64 holds: blend the ends instead
+            out = layout.low * (1.0 - data) + layout.high * data
         if np.issubdtype(layout.dtype, np.integer):
             out = np.rint(out)
     out = out.astype(layout.dtype)
@@ -212,15 +285,34 @@ def pad_amounts(size: int, multiple: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def _natural_range(layout: ImageLayout) -> tuple[float, float] | None:
+    """The range that means black to white for an image's dtype, if it has one.
+
+    bool: 0..1; uint8 and uint16: the dtype's range; floats within [0, 1]: 0..1. Other images
+    (signed integers, floats beyond [0, 1]) have none.
+    """
+    if layout.dtype == bool:
+        return 0.0, 1.0
+    if layout.dtype == np.uint8 or layout.dtype == np.uint16:
+        info = np.iinfo(layout.dtype)
+        return float(info.min), float(info.max)
+    if np.issubdtype(layout.dtype, np.floating) and layout.low >= 0.0 and layout.high <= 1.0:
+        return 0.0, 1.0
+    return None
+
+
 def to_unit_jointly(
     images: list[np.ndarray], name: str = "images"
 ) -> tuple[list[np.ndarray], list[ImageLayout]]:
-    """Convert several images to unit range with ONE shared value range.
+    """Convert several images to unit range with ONE shared value scale.
 
-    Mixing models (``I = a * x + b * y``) only hold when every image is scaled the same way,
-    so the range is the union of the images' ranges (for integer dtypes: the dtype's range
-    when all values fit, e.g. 0..255 for uint8, and 0..1 for floats within [0, 1], so that
-    white stays white).
+    Mixing models (``I = a * x + b * y``) only hold when every image is scaled the same way.
+    Images of one dtype share the union of their ranges (for uint8/uint16: the dtype's range,
+    and 0..1 for floats within [0, 1], so that white stays white). Images of different dtypes
+    that each have a black-to-white range (uint8 0..255, uint16 0..65535, floats within [0, 1],
+    bool) are each scaled by their own, so a uint8 image and a float one of the same scene meet
+    in the middle, and each layout maps back into its own image's range. Other mixes (signed
+    integers, floats beyond [0, 1]) share the union of their raw values.
 
     Returns
     -------
@@ -240,18 +332,24 @@ def to_unit_jointly(
     low = min(layout.low for _, layout in converted)
     high = max(layout.high for _, layout in converted)
     dtypes = {layout.dtype for _, layout in converted}
+    natural = [_natural_range(layout) for _, layout in converted]
     if len(dtypes) == 1:
-        dtype = next(iter(dtypes))
-        if dtype == np.uint8 or dtype == np.uint16:
-            info = np.iinfo(dtype)
-            low, high = float(info.min), float(info.max)
-        elif np.issubdtype(dtype, np.floating) and low >= 0.0 and high <= 1.0:
-            low, high = 0.0, 1.0
-    scale = high - low if high > low else 1.0
+        if natural[0] is not None and not np.issubdtype(next(iter(dtypes)), np.signedinteger):
+            low, high = natural[0]
+        ranges = [(low, high)] * len(converted)
+    elif all(r is not None for r in natural):
+        ranges = list(natural)  # type: ignore[arg-type]
+    else:
+        ranges = [(low, high)] * len(converted)
     units, layouts = [], []
-    for unit, layout in converted:
-        own = layout.high - layout.low if layout.high > layout.low else 1.0
-        rescaled = ((unit.astype(np.float64) * own + layout.low - low) / scale).astype(np.float32)
-        units.append(rescaled)
-        layouts.append(replace(layout, low=low, high=low + scale))
+    for (unit, layout), (lo, hi) in zip(converted, ranges, strict=True):
+        own = _span(layout.low, layout.high)
+        scale = _span(lo, hi)
+        if np.isfinite(own) and np.isfinite(scale):
+            rescaled = (unit.astype(np.float64) * own + layout.low - lo) / scale
+        else:  # a range wider than float64 holds: the same sum on halves (exact in binary)
+            half_own, half_scale = layout.high / 2 - layout.low / 2, hi / 2 - lo / 2
+            rescaled = (unit.astype(np.float64) * half_own + layout.low / 2 - lo / 2) / half_scale
+        units.append(rescaled.astype(np.float32))
+        layouts.append(replace(layout, low=lo, high=hi if hi > lo else lo + 1.0))
     return units, layouts

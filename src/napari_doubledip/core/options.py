@@ -11,11 +11,15 @@ This module imports neither torch nor Qt.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["NET_PRESETS", "GeneratorOptions", "OptionInfo", "TaskOptions", "option"]
+import numpy as np
+
+__all__ = ["NET_PRESETS", "GeneratorOptions", "OptionInfo", "TaskOptions", "check_number", "option"]
 
 #: Net presets offered by the CLI help and the widget (``core.network`` defines them).
 NET_PRESETS = ("default", "dip-classic", "doubledip")
@@ -115,6 +119,52 @@ def _coerce(default: Any, value: Any) -> Any:
     return value
 
 
+def check_number(name: str, value: Any, *, whole: bool = False) -> None:
+    """Raise for a value that is not a finite real number (``whole``: not a whole number).
+
+    Parameters
+    ----------
+    name
+        What to call the value in the message (the option's or argument's name).
+    value
+        The value to check.
+    whole
+        Require a whole number (``3`` or ``3.0``; not ``2.5``).
+
+    Raises
+    ------
+    TypeError
+        For a value that is no number (a string, ``None``, a bool, an array).
+    ValueError
+        For NaN, an infinity, or a fraction where a whole number is needed.
+    """
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if whole and float(value) != int(value):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+
+
+def _check_numbers(options: TaskOptions) -> None:
+    """Every number option holds a finite number (a whole one where the default is an int)."""
+    for f in dataclasses.fields(options):
+        value, default = getattr(options, f.name), f.default
+        numeric_default = isinstance(default, int | float) and not isinstance(default, bool)
+        if numeric_default:
+            check_number(f.name, value, whole=isinstance(default, int))
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(float(value)):
+            raise ValueError(f"{f.name} must be a finite number, got {value!r}")
+        elif isinstance(value, list | tuple | np.ndarray):
+            try:
+                values = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                continue  # not numbers: the task's own check()
+            if not np.all(np.isfinite(values)):
+                raise ValueError(f"{f.name} must hold finite numbers, got {value!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TaskOptions:
     """Base of every task's options: validated (``check``) and normalised on creation.
@@ -127,6 +177,7 @@ class TaskOptions:
     deprecated: ClassVar[Mapping[str, str]] = {}
 
     def __post_init__(self) -> None:
+        _check_numbers(self)
         self.check()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -135,7 +186,11 @@ class TaskOptions:
                 object.__setattr__(self, f.name, coerced)
 
     def check(self) -> None:
-        """Raise ``ValueError`` for invalid values (override; called before normalising)."""
+        """Raise ``ValueError`` for invalid values (override; called before normalising).
+
+        Number options are already known to be finite numbers (whole where the default is an
+        int) when this runs.
+        """
 
     @classmethod
     def info(cls) -> tuple[OptionInfo, ...]:

@@ -80,7 +80,9 @@ ENTRY = TaskEntry(
     summary="Separate one image, or N >= 2 mixtures of the same two layers, into two transparent layers.",
     doc="""images
     One image (it is taken as the average of its two layers), or a list of N >= 2 images
-    of one shape, each ``alpha_n * a + (1 - alpha_n) * b`` for the same layers ``a``, ``b``.""",
+    of one shape, each ``alpha_n * a + (1 - alpha_n) * b`` for the same layers ``a``, ``b``.
+    A ``(K, Y, X)`` stack is refused (pass ``list(stack)``). Images of different dtypes are
+    each scaled by their own black-to-white range; the layers come back in the first's.""",
     order=3,
     result="SeparationResult",
 )

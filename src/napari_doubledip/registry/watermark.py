@@ -121,7 +121,8 @@ ENTRY = TaskEntry(
     summary="Remove a watermark shared by K >= 2 images (or by one image, given a hint).",
     doc="""images
     K >= 2 images with the same watermark at the same place (sizes may differ by a few
-    pixels: they are aligned by their centres), or one image with ``hint``.
+    pixels: they are aligned by their centres), or one image with ``hint``. A list: one array
+    is one image, and a ``(K, Y, X)`` stack is refused (pass ``list(stack)``).
 hint
     Optional ``(Y, X)`` array, nonzero where the watermark may be (a box or a rough mask).""",
     example="napari-doubledip watermark shots/ --out out/ --group-by folder --scheduler tcp://host:8786",

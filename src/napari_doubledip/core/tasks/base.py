@@ -227,6 +227,14 @@ class Task(abc.ABC):
         """
         return None
 
+    def generators(self) -> list[tuple[NetConfig, int]]:
+        """The generators :meth:`setup` builds: ``(config, number of nets of it)`` (memory estimate).
+
+        Default: one net of every :class:`~napari_doubledip.core.network.NetConfig` attribute;
+        tasks that build several nets of one config say so.
+        """
+        return [(value, 1) for value in vars(self).values() if isinstance(value, NetConfig)]
+
     def ema_keys(self) -> tuple[str, ...] | None:
         """Forward outputs to average over steps (``None``: all)."""
         return None

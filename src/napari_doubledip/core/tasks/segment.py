@@ -52,7 +52,12 @@ class SegmentResult(Result):
 
 
 def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
-    """Validate a hint label image (0 unknown, 1 foreground, 2 background); return it as uint8."""
+    """Validate a hint label image (0 unknown, 1 foreground, 2 background); return it as uint8.
+
+    Refused: hints of another size, values other than 0, 1 and 2, no painted pixel, and one
+    label painted over every pixel (nothing left to segment). Strokes of one label only are
+    fine: with only foreground painted the image's edge is taken as background (``edge``).
+    """
     h = np.asarray(hints)
     if h.ndim != 2 or h.shape != layout.spatial_shape:
         raise ValueError(
@@ -72,6 +77,12 @@ def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
         raise ValueError(
             "hints are all 0 (unknown): paint at least one foreground (1) or background (2) stroke, "
             "or pass hints=None for unsupervised segmentation"
+        )
+    if np.all(h == h.flat[0]):  # one label painted over every pixel: no unknown pixel, no other side
+        side = "foreground (1)" if h.flat[0] == 1 else "background (2)"
+        raise ValueError(
+            f"hints mark every pixel as {side}: nothing is left to segment; paint a few strokes "
+            "(1 on the foreground, 2 on the background) and leave the other pixels 0 (unknown)"
         )
     return h
 
@@ -372,6 +383,9 @@ class SegmentTask(Task):
         if w_fg.sum() < 10 or w_bg.sum() < 10:
             return
         self._set_prior(self.model.probability(w_fg, w_bg))
+
+    def generators(self) -> list[tuple[Any, int]]:
+        return [(self.net_config, 2), (self.mask_config, 1)]
 
     def param_groups(self) -> list[dict[str, Any]]:
         return [

@@ -122,6 +122,9 @@ class SeparateTask(Task):
         self.alpha_logits = torch.nn.Parameter(logits.to(ctx.device), requires_grad=self.learn_alpha)
         self.exclusion = ExclusionLoss(self.opts.exclusion_scales)
 
+    def generators(self) -> list[tuple[Any, int]]:
+        return [(self.net_config, 2)]
+
     def param_groups(self) -> list[dict[str, Any]]:
         groups = [{"params": list(self.nets.parameters()), "lr": self.opts.lr}]
         if self.learn_alpha:

@@ -261,6 +261,9 @@ class WatermarkTask(Task):
         self.exclusion = ExclusionLoss(3)
         self.pairs = list(combinations(range(self.k), 2))
 
+    def generators(self) -> list[tuple[Any, int]]:
+        return [(self.net_config, self.k), (self.mask_config, 1)]
+
     def param_groups(self) -> list[dict[str, Any]]:
         groups = [
             {"params": list(self.clean_nets.parameters()), "lr": self.opts.lr},
