@@ -11,25 +11,36 @@ import torch
 
 from ...registry.segment import SegmentOptions
 from ..conversion import ImageLayout, to_unit
+from ..formation import blend
 from ..losses import (
     ExclusionLoss,
     binarising_loss,
     contrast_weights,
     edge_aware_smoothness,
+    labelled_cross_entropy,
     mask_balance_loss,
+    soft_cross_entropy,
+    sum_of_squares,
 )
 from ..network import resolve_net_config
+from ..priors.segmentation import ColourModel, edge_as_background, pixel_features, random_walk_prior
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .reconstruction import weighted_mse
 
-__all__ = [
-    "ColourModel",
-    "SegmentResult",
-    "SegmentTask",
-    "check_hints",
-    "edge_as_background",
-    "pixel_features",
-    "random_walk_prior",
-]
+__all__ = ["SegmentResult", "SegmentTask", "check_hints"]
+
+#: The prior's probability is kept this far inside (0, 1) for the mask's starting logit.
+PRIOR_MARGIN = 0.02
+#: Weight of a painted pixel in a colour-model re-fit (unpainted pixels weigh their mask value).
+PAINTED_WEIGHT = 5.0
+#: A re-fit needs at least this much weight on each side (else the prior is kept).
+MIN_REFIT_WEIGHT = 10.0
+#: Without painted foreground (or background), the unpainted pixels' weight as a guess of it.
+GUESS_WEIGHT = 0.1
+#: Without hints: the image border taken as background is ``min(Y, X) / BORDER_FRACTION`` wide.
+BORDER_FRACTION = 32
+#: Without hints: the weight of the pixels inside the border as a foreground guess.
+INTERIOR_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -79,122 +90,6 @@ def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
 def _painted_labels(hints: np.ndarray | None) -> set[int]:
     """The labels (1, 2) present in a hint image; empty without hints."""
     return set() if hints is None else set(np.unique(hints).tolist()) - {0}
-
-
-def edge_as_background(hints: np.ndarray) -> np.ndarray:
-    """``hints`` with its unpainted outer edge (the image's one-pixel frame) set to background (2).
-
-    For an object inside the frame: whatever touches the image's edge and is not painted
-    foreground belongs with the background. Painted pixels are kept; returns a new array.
-    """
-    seeds = np.array(hints, dtype=np.uint8, copy=True)
-    frame = np.zeros(seeds.shape, bool)
-    frame[0], frame[-1], frame[:, 0], frame[:, -1] = True, True, True, True
-    seeds[frame & (seeds == 0)] = 2
-    return seeds
-
-
-def pixel_features(unit: np.ndarray, window: int = 5) -> np.ndarray:
-    """Per-pixel colour/texture features ``(Y*X, D)`` of a unit-range ``(C, Y, X)`` image.
-
-    Colour (CIELAB for RGB, scaled to about [0, 1]), its local mean and its local standard
-    deviation over a ``window`` x ``window`` square (texture), each standardised over the image.
-    """
-    from scipy import ndimage
-
-    c = unit.shape[0]
-    if c == 3:
-        from skimage.color import rgb2lab
-
-        lab = rgb2lab(np.moveaxis(np.clip(unit, 0, 1), 0, -1).astype(np.float64))
-        base = np.moveaxis(lab, -1, 0) / np.array([100.0, 128.0, 128.0])[:, None, None]
-    else:
-        base = unit.astype(np.float64)
-    mean = np.stack([ndimage.uniform_filter(b, window, mode="reflect") for b in base])
-    sq = np.stack([ndimage.uniform_filter(b * b, window, mode="reflect") for b in base])
-    std = np.sqrt(np.clip(sq - mean**2, 0, None))
-    feats = np.concatenate([base, mean, std]).reshape(3 * base.shape[0], -1).T
-    feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
-    return feats.astype(np.float64)
-
-
-def random_walk_prior(unit: np.ndarray, hints: np.ndarray, beta: float = 60.0, window: int = 9) -> np.ndarray:
-    """Foreground probability ``(Y, X)`` of a random walk from the hints over texture features.
-
-    A random walker (Grady 2006, ``skimage.segmentation.random_walker``) on
-    :func:`pixel_features` (colour, and its local mean and spread over ``window`` pixels)
-    instead of on raw colour: inside a textured region neighbouring feature vectors stay
-    close, so the walk crosses the region's own texture easily and stops at texture changes.
-    Needs both labels among the hints. ``beta``: edge sharpness (skimage's convention).
-    """
-    import warnings
-
-    from skimage.segmentation import random_walker
-
-    if np.all(hints > 0):  # nothing left to walk to
-        return (hints == 1).astype(np.float64)
-    feats = pixel_features(unit, window).reshape(*unit.shape[1:], -1)
-    with warnings.catch_warnings():  # the "probability outside [0, 1]" tolerance note
-        warnings.simplefilter("ignore", UserWarning)
-        prob = random_walker(
-            feats, hints.astype(np.int32), beta=beta, channel_axis=-1, return_full_prob=True
-        )[0]
-    return np.clip(prob, 0.0, 1.0)
-
-
-class ColourModel:
-    """Two weighted Gaussian mixtures (foreground, background) over :func:`pixel_features`.
-
-    Fitted from soft per-pixel weights (hinted pixels and the current mask); gives the
-    foreground probability of every pixel. This is the colour/texture prior that feeds the
-    mask generator (as in GrabCut, re-estimated while the mask improves).
-    """
-
-    def __init__(self, features: np.ndarray, components: int = 3, seed: int = 0) -> None:
-        self.x = features
-        self.components = int(components)
-        self.rng = np.random.default_rng(seed)
-
-    def _fit(self, w: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
-        x, d = self.x, self.x.shape[1]
-        sel = w > 1e-3
-        k = max(1, min(self.components, int(sel.sum()) // (4 * d)))
-        xs, ws = x[sel], w[sel]
-        # weighted k-means++-like init, a few Lloyd iterations, then Gaussians per cluster
-        centres = xs[self.rng.choice(len(xs), size=k, replace=False, p=ws / ws.sum())]
-        for _ in range(5):
-            assign = ((xs[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-            for j in range(k):
-                m = assign == j
-                if m.any():
-                    centres[j] = np.average(xs[m], axis=0, weights=ws[m])
-        comps = []
-        for j in range(k):
-            m = assign == j
-            if ws[m].sum() <= 0:
-                continue
-            mu = np.average(xs[m], axis=0, weights=ws[m])
-            diff = xs[m] - mu
-            cov = (diff * ws[m, None]).T @ diff / ws[m].sum() + 0.05 * np.eye(d)
-            comps.append((float(ws[m].sum() / ws.sum()), mu, cov))
-        return comps
-
-    def _loglik(self, comps: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
-        logs = []
-        for pi, mu, cov in comps:
-            inv = np.linalg.inv(cov)
-            _, logdet = np.linalg.slogdet(cov)
-            diff = self.x - mu
-            maha = np.einsum("nd,de,ne->n", diff, inv, diff)
-            logs.append(np.log(pi) - 0.5 * (maha + logdet))
-        stacked = np.stack(logs)
-        top = stacked.max(0)
-        return top + np.log(np.exp(stacked - top).sum(0))
-
-    def probability(self, w_fg: np.ndarray, w_bg: np.ndarray) -> np.ndarray:
-        """Foreground probability per pixel from foreground/background weights ``(Y*X,)``."""
-        llr = self._loglik(self._fit(w_fg)) - self._loglik(self._fit(w_bg))
-        return 1.0 / (1.0 + np.exp(-np.clip(llr, -30, 30)))
 
 
 class SegmentTask(Task):
@@ -313,14 +208,14 @@ class SegmentTask(Task):
             fg = (self.seeds == 1).astype(np.float64)
             bg = (self.seeds == 2).astype(np.float64)
             if fg.sum() == 0:  # only background painted: everything else is a foreground guess
-                fg = 0.1 * (self.seeds == 0)
+                fg = GUESS_WEIGHT * (self.seeds == 0)
             if bg.sum() == 0:
-                bg = 0.1 * (self.seeds == 0)
+                bg = GUESS_WEIGHT * (self.seeds == 0)
             return fg.ravel(), bg.ravel()
-        ring = max(1, min(h, w) // 32)
+        ring = max(1, min(h, w) // BORDER_FRACTION)
         border = np.zeros((h, w), bool)
         border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
-        return (~border).astype(np.float64).ravel() * 0.5, border.astype(np.float64).ravel()
+        return (~border).astype(np.float64).ravel() * INTERIOR_WEIGHT, border.astype(np.float64).ravel()
 
     def setup(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -355,7 +250,7 @@ class SegmentTask(Task):
             w_fg, w_bg = self._seed_weights()
             self._set_prior(self.model.probability(w_fg, w_bg))
         # the mask's starting point (mask_offset) stays this first prior
-        self.prior_logit = torch.logit(self.prior.clamp(0.02, 0.98))
+        self.prior_logit = torch.logit(self.prior.clamp(PRIOR_MARGIN, 1 - PRIOR_MARGIN))
 
     def _set_prior(self, p: np.ndarray) -> None:
         prob = self.image.pad(p.reshape(self.layout.spatial_shape).astype(np.float32), mode="symmetric")
@@ -367,9 +262,9 @@ class SegmentTask(Task):
         w_fg, w_bg = m.copy(), 1.0 - m
         if self.seeds is not None:
             hv = self.seeds.ravel()
-            w_fg = np.where(hv == 1, 5.0, np.where(hv == 2, 0.0, w_fg))
-            w_bg = np.where(hv == 2, 5.0, np.where(hv == 1, 0.0, w_bg))
-        if w_fg.sum() < 10 or w_bg.sum() < 10:
+            w_fg = np.where(hv == 1, PAINTED_WEIGHT, np.where(hv == 2, 0.0, w_fg))
+            w_bg = np.where(hv == 2, PAINTED_WEIGHT, np.where(hv == 1, 0.0, w_bg))
+        if w_fg.sum() < MIN_REFIT_WEIGHT or w_bg.sum() < MIN_REFIT_WEIGHT:
             return
         self._set_prior(self.model.probability(w_fg, w_bg))
 
@@ -394,22 +289,20 @@ class SegmentTask(Task):
         fg, bg = out["layers"][:, 0].float(), out["layers"][:, 1].float()
         m = out["mask"].float()
         target = self.image.tensor
-        n_valid = self.valid.sum() * target.shape[1]
-        recon = (((m * fg + (1 - m) * bg - target) ** 2) * self.valid).sum() / n_valid
+        recon = weighted_mse(blend(m, fg, bg), target, self.valid)
         excl = self.exclusion(fg * self.valid, bg * self.valid)
-        mc = m.clamp(1e-5, 1 - 1e-5)
         terms: dict[str, torch.Tensor] = {"recon": recon, "exclusion": excl}
         total = recon + o.exclusion_weight * excl
         if self.n_hinted > 0:
-            bce = -(self.fg_hint * torch.log(mc) + self.bg_hint * torch.log(1 - mc)).sum() / self.n_hinted
+            bce = labelled_cross_entropy(m, self.fg_hint, self.bg_hint, self.n_hinted)
             layer_fit = (
-                (((fg - target) ** 2) * self.fg_hint).sum() + (((bg - target) ** 2) * self.bg_hint).sum()
+                sum_of_squares(fg, target, self.fg_hint) + sum_of_squares(bg, target, self.bg_hint)
             ) / (self.n_hinted * target.shape[1])
             terms["hints"], terms["layer_hints"] = bce, layer_fit
             total = total + o.hint_weight * (bce + layer_fit)
         p = self.prior
         confidence = (2 * (p - 0.5)).abs() * self.valid
-        prior = -(confidence * (p * torch.log(mc) + (1 - p) * torch.log(1 - mc))).sum() / self.valid.sum()
+        prior = soft_cross_entropy(m, p, confidence, self.valid.sum())
         smooth = edge_aware_smoothness(m, self.edge_x, self.edge_y)
         ramp = min(1.0, max(0.0, (step - o.binarise_start) / self.binarise_ramp))
         binar = binarising_loss(m, self.valid)

@@ -10,11 +10,16 @@ import torch
 
 from ...registry.separate import SeparateOptions
 from ..conversion import to_unit_jointly
+from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .reconstruction import weighted_mse
 
 __all__ = ["SeparateTask", "SeparationResult"]
+
+#: Default starting mixing weights run from the first to the second value over the N inputs.
+INITIAL_ALPHA_SPREAD = (0.6, 0.4)
 
 
 @dataclass(frozen=True)
@@ -101,11 +106,13 @@ class SeparateTask(Task):
         self.learn_alpha = self.n >= 2 or bool(o.learn_single_alpha)
         if o.initial_alphas is None:
             # the first layer starts with more weight in the first mixtures: the layers start apart
-            init = np.linspace(0.6, 0.4, self.n) if self.n >= 2 else np.array([0.5])
+            init = np.linspace(*INITIAL_ALPHA_SPREAD, self.n) if self.n >= 2 else np.array([0.5])
         else:
             init = np.asarray(o.initial_alphas, dtype=np.float64).ravel()
             if init.shape != (self.n,) or not np.all((init > 0) & (init < 1)):
-                raise ValueError(f"initial_alphas must be {self.n} values in (0, 1), got {o.initial_alphas!r}")
+                raise ValueError(
+                    f"initial_alphas must be {self.n} values in (0, 1), got {o.initial_alphas!r}"
+                )
         self.initial_alphas = init
 
     def setup(self, ctx: RunContext) -> None:
@@ -116,7 +123,11 @@ class SeparateTask(Task):
         self.valid = self.padded[0].valid
         self.nets = self.build_net(self.net_config, self.layout.channels, 2, ctx, salt=1)
         self.z = NoiseInput(
-            ctx, 2 * self.net_config.input_depth, self.padded[0].padded_shape, self.opts.input_std, self.opts.reg_noise
+            ctx,
+            2 * self.net_config.input_depth,
+            self.padded[0].padded_shape,
+            self.opts.input_std,
+            self.opts.reg_noise,
         )
         logits = torch.logit(torch.as_tensor(self.initial_alphas, dtype=torch.float32))
         self.alpha_logits = torch.nn.Parameter(logits.to(ctx.device), requires_grad=self.learn_alpha)
@@ -135,9 +146,8 @@ class SeparateTask(Task):
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         a, b = out["layers"][0, 0].float(), out["layers"][0, 1].float()
         alphas = out["alphas"].float().view(-1, 1, 1, 1)
-        mix = alphas * a[None] + (1 - alphas) * b[None]  # (N, C, Yp, Xp)
-        err = (mix - self.target) ** 2 * self.valid
-        data = err.sum() / (self.valid.sum() * self.n * a.shape[0])
+        mix = blend(alphas, a[None], b[None])  # (N, C, Yp, Xp)
+        data = weighted_mse(mix, self.target, self.valid.expand(self.n, -1, -1, -1))
         excl = self.exclusion(a[None], b[None])
         total = data + self.opts.exclusion_weight * excl
         return total, {"data": data, "exclusion": excl}

@@ -10,59 +10,18 @@ import numpy as np
 import torch
 
 from ...registry.watermark import WatermarkOptions
-from ..conversion import from_unit, mask_plane, to_unit_jointly
+from ..conversion import centre_crops, from_unit, mask_plane, to_unit_jointly
+from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
+from ..postprocess import invert_overlay, keep_watermark_parts, refine_opacity
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .reconstruction import weighted_mse
 
 #: How far inside (0, 1) a learned colour starts (its logit must be finite).
 COLOUR_MARGIN = 0.02
 
-__all__ = [
-    "WatermarkResult",
-    "WatermarkTask",
-    "centre_crops",
-    "keep_watermark_parts",
-    "refine_opacity",
-]
-
-
-def centre_crops(
-    shapes: list[tuple[int, ...]], max_difference: int = 16
-) -> tuple[tuple[int, int], list[tuple[slice, slice]]]:
-    """The common centred ``(Y, X)`` area of images whose sizes differ a little.
-
-    Parameters
-    ----------
-    shapes
-        The images' shapes (``(Y, X)`` or ``(Y, X, C)``).
-    max_difference
-        Largest allowed difference in rows or columns between the biggest and the smallest image.
-
-    Returns
-    -------
-    common, crops
-        The common ``(Y, X)`` size and, per image, the slices of that area centred in it.
-
-    Raises
-    ------
-    ValueError
-        If the sizes differ by more than ``max_difference`` pixels along Y or X.
-    """
-    hs = [int(s[0]) for s in shapes]
-    ws = [int(s[1]) for s in shapes]
-    if max(hs) - min(hs) > max_difference or max(ws) - min(ws) > max_difference:
-        raise ValueError(
-            f"images cannot be aligned by their centres: their (Y, X) sizes {[s[:2] for s in shapes]} "
-            f"differ by more than {max_difference} pixels (max_size_difference); images that share a "
-            "watermark should show it at the same place and scale"
-        )
-    h, w = min(hs), min(ws)
-    crops = []
-    for hk, wk in zip(hs, ws, strict=True):
-        y0, x0 = (hk - h) // 2, (wk - w) // 2
-        crops.append((slice(y0, y0 + h), slice(x0, x0 + w)))
-    return (h, w), crops
+__all__ = ["WatermarkResult", "WatermarkTask"]
 
 
 @dataclass(frozen=True)
@@ -254,7 +213,9 @@ class WatermarkTask(Task):
         else:
             self.region = None
         # a colour at 0 or 1 has an infinite logit: start the learned colour just inside
-        start = torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(COLOUR_MARGIN, 1 - COLOUR_MARGIN)
+        start = torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(
+            COLOUR_MARGIN, 1 - COLOUR_MARGIN
+        )
         logit = torch.logit(start)
         self.colour_logit = torch.nn.Parameter(logit.to(ctx.device), requires_grad=self.learn_colour)
         self.fixed_colour = torch.as_tensor(self.initial_colour, dtype=torch.float32, device=ctx.device)
@@ -283,9 +244,7 @@ class WatermarkTask(Task):
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         clean, mask = out["clean"].float(), out["mask"].float()
         colour = out["colour"].float().view(1, -1, 1, 1)
-        recon = mask * colour + (1 - mask) * clean
-        err = (recon - self.target) ** 2 * self.valid
-        data = err.sum() / (self.valid.sum() * self.k * self.channels)
+        data = weighted_mse(blend(mask, colour, clean), self.target, self.valid.expand(self.k, -1, -1, -1))
         terms = {"data": data}
         total = data
         if self.pairs and self.opts.exclusion_weight > 0:
@@ -300,22 +259,6 @@ class WatermarkTask(Task):
             terms["mask_l1"] = l1
         return total, terms
 
-    def invert(self, clean: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> list[np.ndarray]:
-        """Per image, undo the overlay where it is semi-transparent; generator output where opaque.
-
-        ``clean``: ``(K, C, Y, X)`` generator outputs, ``mask``: ``(Y, X)``, ``colour``: ``(C,)``;
-        all unit range on the common area.
-        """
-        m = mask[None]
-        c = colour[:, None, None]
-        o = self.opts
-        blend = np.clip((m - o.opaque_from) / (o.opaque_full - o.opaque_from), 0.0, 1.0)
-        out = []
-        for unit, gen in zip(self.units, clean, strict=True):
-            inverted = (unit - m * c) / np.maximum(1.0 - m, 1e-3)
-            out.append(np.clip((1 - blend) * inverted + blend * gen, 0.0, 1.0))
-        return out
-
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         padded = self.padded[0]
         clean = padded.to_numpy(out["clean"])  # (K, C, Y, X)
@@ -325,7 +268,9 @@ class WatermarkTask(Task):
         colour = out["colour"].detach().float().cpu().numpy()
         if self.opts.refine_alpha:
             mask = refine_opacity(self.units, clean, mask, colour)
-        cleaned = self.invert(clean, mask, colour)
+        cleaned = invert_overlay(
+            self.units, clean, mask, colour, self.opts.opaque_from, self.opts.opaque_full
+        )
         result: dict[str, np.ndarray] = {}
         for k, (unit, crop, layout) in enumerate(zip(cleaned, self.crops, self.layouts, strict=True)):
             full = self.full_units[k].copy()
@@ -371,50 +316,3 @@ class WatermarkTask(Task):
             "common_shape": list(self.common),
             "input_shapes": [list(s) for s in self.shapes],
         }
-
-
-def keep_watermark_parts(mask: np.ndarray, min_part: float = 0.025) -> np.ndarray:
-    """Zero a soft watermark mask outside its watermark.
-
-    Pixels at or below the mask's Otsu threshold, and connected parts above it smaller than
-    ``min_part`` times the largest part, are set to 0; the rest keep their opacity. A mask
-    with no clear two-level structure (nearly constant) is returned unchanged.
-    """
-    from scipy import ndimage
-    from skimage.filters import threshold_otsu
-
-    m = np.asarray(mask, np.float32)
-    if float(m.max() - m.min()) < 0.05:
-        return m
-    region = m > threshold_otsu(m)
-    labels, n = ndimage.label(region)
-    if n == 0:
-        return m
-    sizes = np.bincount(labels.ravel())[1:]
-    keep = np.zeros(n + 1, bool)
-    keep[1:] = sizes >= min_part * sizes.max()
-    return np.where(keep[labels], m, 0.0).astype(np.float32)
-
-
-def refine_opacity(
-    images: np.ndarray, generated: np.ndarray, mask: np.ndarray, colour: np.ndarray, ridge: float = 0.04
-) -> np.ndarray:
-    """Per-pixel least-squares opacity of a watermark of known colour, where ``mask > 0``.
-
-    Solves ``I_k - G_k = a (w - G_k)`` for ``a`` at each pixel over all images ``k`` and
-    channels, shrunk towards 0 by a ridge of ``ridge * (1 - mask)**2`` per image and channel:
-    where ``w - G_k`` is small the data cannot tell the opacity, and a false opacity is what the
-    inversion amplifies; where the mask itself is nearly opaque the shrinkage fades, because
-    there the inversion divides by ``1 - a`` and a small bias towards 0 leaves much of the mark
-    in the image. ``images``/``generated``: ``(K, C, Y, X)``, ``mask``: ``(Y, X)``, ``colour``:
-    ``(C,)``, all unit range. Returns the new ``(Y, X)`` mask in [0, 1], zero where ``mask`` is
-    zero.
-    """
-    c = np.asarray(colour, np.float64)[None, :, None, None]
-    g = np.asarray(generated, np.float64)
-    m = np.clip(np.asarray(mask, np.float64), 0.0, 1.0)
-    num = ((np.asarray(images, np.float64) - g) * (c - g)).sum((0, 1))
-    den = ((c - g) ** 2).sum((0, 1))
-    shrink = ridge * (1.0 - m) ** 2 * g.shape[0] * g.shape[1]
-    alpha = np.clip(num / np.maximum(den + shrink, 1e-12), 0.0, 1.0)
-    return np.where(m > 0, alpha, 0.0).astype(np.float32)
