@@ -399,3 +399,18 @@ def test_a_closed_widget_no_longer_follows_the_viewer(viewer, qtbot, image32):
     assert refreshes == []
     assert len(viewer.layers.events.inserted.callbacks) < inserted
     assert len(first.events.name.callbacks) < renamed
+
+
+def test_run_returns_before_creating_the_output_layers(viewer, qtbot, image32):
+    """Creating napari layers is slow: Run hands them to the event loop, one per turn."""
+    viewer.add_image(image32, name="scene")
+    hints = np.zeros((32, 32), np.uint8)
+    hints[12:18, 12:18], hints[:3, :3] = 1, 2
+    viewer.add_labels(hints, name="hints")
+    widget = open_widget(viewer, "Segment", steps=3)
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT_MS):
+        assert widget.run()
+        assert [layer.name for layer in viewer.layers] == ["scene", "hints"]
+    names = [layer.name for layer in viewer.layers]
+    assert {"scene · foreground", "scene · background", "scene · mask", "scene · soft mask"} <= set(names)
+    assert all(target.updated and "doubledip" in target.layer.metadata for target in widget.state.targets)

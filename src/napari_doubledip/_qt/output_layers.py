@@ -1,6 +1,8 @@
 """The output layers of a task's dock widget: found again on a re-run, else created; filled by snapshots.
 
-Everything here runs on the main thread (the worker's signals are delivered there).
+Everything here runs on the main thread (the worker's signals are delivered there). Creating a
+napari layer takes tens to hundreds of milliseconds (its vispy visual), so a run's new layers are
+created one per event-loop turn after Run, not all inside the Run button's handler.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class OutputLayers:
         return None
 
     def targets(self, plan: RunPlan) -> list[OutputTarget]:
-        """Find (re-run) or create the output layers of a run, placed like their sources."""
+        """The output layers of a run: found again (re-run), or to be created by :meth:`create_pending`."""
         from napari.layers import Image, Labels
 
         targets = []
@@ -60,21 +62,43 @@ class OutputLayers:
                 layer_type = Labels if output.kind == "labels" else Image
                 ndim = source.ndim if plan.all_frames else 2
                 layer = self._find(tag)
-                created = layer is None or not isinstance(layer, layer_type) or layer.ndim != ndim
-                if created:
-                    position = None
-                    if layer is not None:  # same output, other kind or dimensions: replace in place
-                        position = list(self.viewer.layers).index(layer)
-                        self.viewer.layers.remove(layer)
-                    layer = self._add(plan, source, output, tag)
-                    if position is not None:
-                        self.viewer.layers.move(len(self.viewer.layers) - 1, position)
-                else:
-                    layer.metadata.pop(RESULT_KEY, None)
-                    layer.scale = tuple(source.scale)[-ndim:]
-                    layer.translate = tuple(source.translate)[-ndim:]
-                targets.append(OutputTarget(output, key, layer, source, created))
+                if layer is None or not isinstance(layer, layer_type) or layer.ndim != ndim:
+                    targets.append(OutputTarget(output, key, None, source, pending=True, replaces=layer))
+                    continue
+                layer.metadata.pop(RESULT_KEY, None)
+                layer.scale = tuple(source.scale)[-ndim:]
+                layer.translate = tuple(source.translate)[-ndim:]
+                targets.append(OutputTarget(output, key, layer, source))
         return targets
+
+    def create_pending(self, state: RunState, limit: int | None = None) -> bool:
+        """Create up to ``limit`` (``None``: all) of a run's pending layers; return whether any are left.
+
+        A new layer holds the latest snapshot's data, or zeros until the first snapshot; a layer
+        of the same output but another kind or dimensions is replaced in place.
+        """
+        pending = [target for target in state.targets if target.pending]
+        for target in pending[:limit]:
+            tag = {"task": self.spec.name, "source": target.source.name, "key": target.spec.key}
+            old = target.replaces
+            position = None
+            if old is not None and old in self.viewer.layers:
+                position = list(self.viewer.layers).index(old)
+                self.viewer.layers.remove(old)
+            target.layer = self._add(state.plan, target.source, target.spec, tag)
+            if position is not None:
+                self.viewer.layers.move(len(self.viewer.layers) - 1, position)
+            target.pending, target.replaces, target.created = False, None, True
+            if target.latest is not None:
+                target.layer.data = target.latest
+                target.updated = True
+        return len(pending) > (len(pending) if limit is None else limit)
+
+    @staticmethod
+    def cancel_pending(state: RunState) -> None:
+        """Create none of a run's pending layers (the run failed before they were needed)."""
+        for target in state.targets:
+            target.pending = False
 
     def _add(self, plan: RunPlan, source: Any, output: Output, tag: dict) -> Any:
         """A new output layer holding zeros until the first snapshot, with the source's geometry."""
@@ -109,13 +133,16 @@ class OutputLayers:
 
     @staticmethod
     def show(state: RunState, position: int, snapshot: Any) -> None:
-        """Put a snapshot's outputs (frame ``position``) into the run's output layers."""
+        """Put a snapshot's outputs (frame ``position``) into the run's output layers (or keep them
+        for a layer still to be created)."""
         for target in state.targets:
             value = snapshot.outputs.get(target.key)
-            if value is None or target.layer is None:
+            if value is None or (target.layer is None and not target.pending):
                 continue
-            target.layer.data = target.frame_array(state.plan, position, value)
-            target.updated = True
+            target.latest = target.frame_array(state.plan, position, value)
+            if target.layer is not None:
+                target.layer.data = target.latest
+                target.updated = True
 
     @staticmethod
     def tag(state: RunState, info: dict[str, Any]) -> None:
@@ -125,7 +152,8 @@ class OutputLayers:
                 target.layer.metadata[RESULT_KEY] = info
 
     def drop_empty(self, state: RunState) -> None:
-        """Remove the layers a failed run created but never filled."""
+        """Remove the layers a failed run created but never filled, and create no more."""
+        self.cancel_pending(state)
         for target in state.targets:
             if target.created and not target.updated and target.layer in self.viewer.layers:
                 self.viewer.layers.remove(target.layer)

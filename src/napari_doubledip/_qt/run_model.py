@@ -293,14 +293,31 @@ def run_frames(
 
 @dataclass
 class OutputTarget:
-    """One output layer of a run and the array behind it."""
+    """One output layer of a run and the array behind it.
+
+    Attributes
+    ----------
+    layer
+        The layer (``None`` while it is still to be created, or once the user removed it).
+    pending
+        The layer is still to be created (creating napari layers is slow: one per event-loop turn).
+    replaces
+        A layer of the same output but another kind or dimensions, replaced on creation.
+    created
+        This run created the layer.
+    latest
+        The layer data of the latest snapshot (what a layer created late starts with).
+    """
 
     spec: Output
     key: str
     layer: Any
     source: Any
-    created: bool
+    pending: bool = False
+    replaces: Any = None
+    created: bool = False
     buffer: np.ndarray | None = None
+    latest: np.ndarray | None = None
     updated: bool = False
 
     def frame_array(self, plan: RunPlan, position: int, value: np.ndarray) -> np.ndarray:

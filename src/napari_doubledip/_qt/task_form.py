@@ -100,8 +100,7 @@ class TaskForm:
                 viewer, types, label=hint.label, tooltip=hint.help, nullable=not hint.required
             )
         self.all_frames = CheckBox(
-            text="All frames",
-            label="Stack",
+            text="All frames of a stack",
             tooltip="Process every frame of a stack in turn and fill the output stacks (else: the frame shown)",
         )
         self.steps = SpinBox(
@@ -118,7 +117,7 @@ class TaskForm:
         self.max_seconds.native.setSuffix(" s")
         self.max_seconds.native.setSpecialValueText("no limit")
         self.max_seconds.value = DEFAULT_BUDGET_S
-        self.early_stop = CheckBox(value=True, text="Stop when it stops improving", label="Early stop")
+        self.early_stop = CheckBox(value=True, text="Stop early when it stops improving")
         self.param_widgets = {info.name: option_widget(info) for info in spec.shown_options}
         pickers = [self.input_picker] + ([self.hint_picker] if self.hint_picker is not None else [])
         budget = [self.all_frames, self.steps, self.max_seconds, self.early_stop]

@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import Any
 
-from qtpy.QtCore import QEvent, Qt, Signal
+from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
 from superqt.utils import GeneratorWorker
 
@@ -45,8 +45,9 @@ class TaskWidget(QWidget):
     The form (:class:`~napari_doubledip._qt.task_form.TaskForm`) gives the inputs and settings;
     Run copies the inputs and builds the task on the main thread (bad inputs fail at once, cheaply)
     and hands everything heavy (the task's set-up and the optimisation) to a worker thread; the
-    worker's snapshots update the output layers (:class:`~napari_doubledip._qt.output_layers.OutputLayers`)
-    and the progress bar, always on the main thread.
+    new output layers (:class:`~napari_doubledip._qt.output_layers.OutputLayers`) are created one
+    per event-loop turn after Run returns. The worker's snapshots update the output layers and the
+    progress bar, always on the main thread; the worker never touches a layer.
 
     Parameters
     ----------
@@ -190,7 +191,13 @@ class TaskWidget(QWidget):
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         worker.start()
+        QTimer.singleShot(0, self._create_layers)
         return True
+
+    def _create_layers(self) -> None:
+        """Create the run's next new output layer, and come back for the next on the next event-loop turn."""
+        if self.state is not None and self.is_running and self.outputs.create_pending(self.state, limit=1):
+            QTimer.singleShot(0, self._create_layers)
 
     def stop(self) -> None:
         """Ask the run to end; it keeps the last outputs and still reports its result."""
@@ -205,6 +212,7 @@ class TaskWidget(QWidget):
             return
         position, snapshot = item
         state.last_position, state.last_snapshot = position, snapshot
+        self.outputs.create_pending(state, limit=1)  # if the timer has not got there yet
         self.outputs.show(state, position, snapshot)
         state.updates += 1
         total = snapshot.losses.get("total")
@@ -218,6 +226,7 @@ class TaskWidget(QWidget):
         if state is None:
             return
         state.results = list(results)
+        self.outputs.create_pending(state)
         if not results:
             return
         info = state.record()
@@ -233,6 +242,8 @@ class TaskWidget(QWidget):
         self._report(explain_error(exc), error=True)
 
     def _on_finished(self) -> None:
+        if self.state is not None:
+            self.outputs.cancel_pending(self.state)
         self.worker = None
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
