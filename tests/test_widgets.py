@@ -356,7 +356,7 @@ def test_every_demo_runs_on_its_sample(make_napari_viewer_proxy, qtbot, task):
 
 
 def test_cancel_from_the_activity_dock_ends_the_run_as_stop_does(viewer, qtbot, image32):
-    """napari's task status / Activity dock cancels a worker with ``worker.quit()``."""
+    """The Activity dock (napari's task status) cancels a worker with ``worker.quit()``."""
     viewer.add_image(image32, name="img")
     widget = open_widget(viewer, "Denoise", steps=1_000_000)
     widget.run_button.click()

@@ -84,8 +84,10 @@ def run(
     callback: Callable[[Snapshot], Any] | None = None,
     **options: Any,
 ) -> Result:
-    """Run the registered ``task`` on ``inputs`` to the end; ``callback(snapshot)`` returning
-    ``False`` stops it early. Options as for :func:`stream`."""
+    """Run the registered ``task`` on ``inputs`` to the end and return its result.
+
+    ``callback(snapshot)`` returning ``False`` stops it early. Options as for :func:`stream`.
+    """
     stop = options.pop("stop", None) or threading.Event()
     return run_to_end(stream(task, *inputs, stop=stop, **options), callback, stop)
 
@@ -114,13 +116,17 @@ def signature(entry: registry.TaskEntry, blocking: bool) -> inspect.Signature:
     if entry.aux is not None:
         aux = entry.aux
         if aux.required:
-            params.append(P(aux.name, P.POSITIONAL_OR_KEYWORD, annotation=aux.annotation.replace(" | None", "")))
+            params.append(
+                P(aux.name, P.POSITIONAL_OR_KEYWORD, annotation=aux.annotation.replace(" | None", ""))
+            )
         else:
             params.append(P(aux.name, P.POSITIONAL_OR_KEYWORD, default=None, annotation=aux.annotation))
     for name, (default, annotation) in RUN_OPTIONS.items():
         params.append(P(name, P.KEYWORD_ONLY, default=default, annotation=annotation))
     if blocking:
-        params.append(P("callback", P.KEYWORD_ONLY, default=None, annotation="Callable[[Snapshot], Any] | None"))
+        params.append(
+            P("callback", P.KEYWORD_ONLY, default=None, annotation="Callable[[Snapshot], Any] | None")
+        )
     fields = {f.name: f for f in dataclasses.fields(entry.options)}
     for info in entry.options.info():
         params.append(P(info.name, P.KEYWORD_ONLY, default=info.default, annotation=fields[info.name].type))

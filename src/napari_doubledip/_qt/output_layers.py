@@ -133,8 +133,10 @@ class OutputLayers:
 
     @staticmethod
     def show(state: RunState, position: int, snapshot: Any) -> None:
-        """Put a snapshot's outputs (frame ``position``) into the run's output layers (or keep them
-        for a layer still to be created)."""
+        """Put a snapshot's outputs (frame ``position``) into the run's output layers.
+
+        Outputs of a layer still to be created are kept for it (``latest``).
+        """
         for target in state.targets:
             value = snapshot.outputs.get(target.key)
             if value is None or (target.layer is None and not target.pending):

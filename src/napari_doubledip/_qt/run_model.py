@@ -352,8 +352,10 @@ class RunState:
         return time.perf_counter() - self.started
 
     def record(self) -> dict[str, Any]:
-        """What the output layers record of the finished run: the last frame's parameters, the
-        sources, device, time and final losses; for stacks the frames done and each frame's parameters.
+        """What the output layers record of the finished run.
+
+        The last frame's parameters, the sources, device, time and final losses; for stacks the
+        frames done and each frame's parameters.
         """
         last = self.results[-1]
         info: dict[str, Any] = dict(last.params or {})

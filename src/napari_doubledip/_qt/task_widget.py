@@ -6,9 +6,9 @@ import sys
 import threading
 from typing import Any
 
+from napari.qt.threading import GeneratorWorker
 from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
-from superqt.utils import GeneratorWorker
 
 from ..registry import TaskEntry
 from .loss_plot import LossPlot

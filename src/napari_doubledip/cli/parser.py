@@ -98,7 +98,11 @@ def _batch_options(parser: argparse.ArgumentParser) -> None:
 
 def _option_flag(group: Any, info: OptionInfo) -> None:
     """The CLI flag of a shown option: its name with dashes, plus its older spellings."""
-    kwargs: dict[str, Any] = {"dest": info.name, "default": None, "help": f"{info.help} (default {info.default})"}
+    kwargs: dict[str, Any] = {
+        "dest": info.name,
+        "default": None,
+        "help": f"{info.help} (default {info.default})",
+    }
     if isinstance(info.default, bool):
         kwargs["action"] = argparse.BooleanOptionalAction
     elif info.choices:
@@ -126,7 +130,9 @@ def _task_options(p: argparse.ArgumentParser, entry: registry.TaskEntry) -> None
             own.add_argument(f"--{aux.name}", required=aux.required, help=aux.cli_help)
         if aux.invertible:
             own.add_argument(
-                f"--invert-{aux.name}", action="store_true", help=f"nonzero {aux.name} pixels are the known ones"
+                f"--invert-{aux.name}",
+                action="store_true",
+                help=f"nonzero {aux.name} pixels are the known ones",
             )
     if entry.inputs.group:
         own.add_argument(

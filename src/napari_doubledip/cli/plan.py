@@ -128,8 +128,10 @@ def _unique_stems(files: list[Path]) -> dict[Path, str]:
 
 
 def _match_by_name(spec: str, image: Path, what: str) -> Path:
-    """The auxiliary file (mask, hints) for ``image``: ``spec`` itself if it is a file, else the
-    file of a folder or glob whose name matches the image's (``img``, ``img_<what>``, ``<what>_img``).
+    """The auxiliary file (mask, hints) for ``image``.
+
+    ``spec`` itself if it is a file, else the file of a folder or glob whose name matches the
+    image's (``img``, ``img_<what>``, ``<what>_img``).
 
     Raises
     ------
@@ -206,7 +208,12 @@ def _ext_for(path: Path) -> str:
 
 
 def output_files(
-    entry: registry.TaskEntry, name: str, out: Path, members: list[Path], stems: dict[Path, str], ext: str | None = None
+    entry: registry.TaskEntry,
+    name: str,
+    out: Path,
+    members: list[Path],
+    stems: dict[Path, str],
+    ext: str | None = None,
 ) -> dict[str, str]:
     """The files a job writes, by sidecar key: ``<name><file><ext>``, or per input ``<stem><file><ext>``.
 
@@ -259,7 +266,9 @@ class _Planner:
     def add(self, job: Job) -> None:
         job.threads = self.args.threads
         job.progress_every = 0.0 if self.args.quiet else self.args.progress_every
-        if not self.args.overwrite and sidecar_matches(Path(job.sidecar), job.request, list(job.outputs.values())):
+        if not self.args.overwrite and sidecar_matches(
+            Path(job.sidecar), job.request, list(job.outputs.values())
+        ):
             self.plan.skipped.append(job.name)
         else:
             self.plan.jobs.append(job)
@@ -303,8 +312,16 @@ class _Planner:
         base = {"task": task, "inputs": [str(f.resolve())], "options": self.opts, "aux": extra}
         if n_frames is None:
             outputs = output_files(self.entry, name, out, [f], self.stems)
-            self.add(Job(**base, name=name, label=f.name, outputs=outputs, sidecar=str(out / f"{name}.json"),
-                         request=request))
+            self.add(
+                Job(
+                    **base,
+                    name=name,
+                    label=f.name,
+                    outputs=outputs,
+                    sidecar=str(out / f"{name}.json"),
+                    request=request,
+                )
+            )
             return
         try:
             chosen = _select_frames(n_frames, frames_arg)
@@ -314,11 +331,15 @@ class _Planner:
         stack_outputs = output_files(self.entry, name, out, [f], self.stems, ext=".tif")
         stack_request = {**request, "frames": chosen}
         stack_sidecar = out / f"{name}.json"
-        if not self.args.overwrite and sidecar_matches(stack_sidecar, stack_request, list(stack_outputs.values())):
+        if not self.args.overwrite and sidecar_matches(
+            stack_sidecar, stack_request, list(stack_outputs.values())
+        ):
             self.plan.skipped.append(f"{name} ({len(chosen)} frames)")
             return
         frame_dir = out / f".{name}.frames"
-        stack = Stack(f.name, chosen, n_frames, stack_outputs, str(stack_sidecar), stack_request, str(frame_dir), str(f))
+        stack = Stack(
+            f.name, chosen, n_frames, stack_outputs, str(stack_sidecar), stack_request, str(frame_dir), str(f)
+        )
         self.plan.stacks[name] = stack
         for t in chosen:
             job = Job(

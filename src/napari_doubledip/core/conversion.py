@@ -140,6 +140,7 @@ def from_unit(unit: np.ndarray, layout: ImageLayout) -> np.ndarray:
             f"engine output has shape {unit.shape}, expected {(layout.channels, *layout.spatial_shape)}"
         )
     data = np.moveaxis(unit, 0, -1)
+    out: np.ndarray
     if layout.dtype == bool:
         out = data >= 0.5
     else:

@@ -127,6 +127,7 @@ class TaskOptions:
     deprecated: ClassVar[Mapping[str, str]] = {}
 
     def __post_init__(self) -> None:
+        """Check the values (:meth:`check`), then convert plain numbers to the fields' types."""
         self.check()
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -194,6 +195,7 @@ class GeneratorOptions(TaskOptions):
     input_std: float = option(0.1, "scale of the fixed uniform noise input (the DIP papers use 0.1)")
 
     def check(self) -> None:
+        """Raise ``ValueError`` for a non-positive learning rate or input noise scale."""
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.reg_noise < 0 or self.input_std <= 0:

@@ -22,7 +22,9 @@ class DehazeOptions(GeneratorOptions):
     t_min: float = option(0.05, "lowest transmission (> 0)")
     patch: int | None = option(None, "dark-channel window (None: about 1/25 of the shorter side)")
     omega: float = option(0.95, "haze kept by the guide transmission (He et al.: 0.95)")
-    guide: str = option("envelope", "the transmission the prior term pulls towards", choices=("envelope", "dcp"))
+    guide: str = option(
+        "envelope", "the transmission the prior term pulls towards", choices=("envelope", "dcp")
+    )
     output: str = option("inverse", "where the clear image comes from", choices=("inverse", "generator"))
     prior_weight: float = option(1.0, "weight of the pull towards the guide transmission")
     prior_decay: float = option(200.0, "decay time constant (steps) of that weight")
@@ -31,6 +33,7 @@ class DehazeOptions(GeneratorOptions):
     dark_weight: float = option(0.0, "weight of the dark-channel prior on the clear image")
 
     def check(self) -> None:
+        """Check the dehazing options' ranges."""
         if self.lr <= 0 or self.t_lr <= 0:
             raise ValueError(f"lr and t_lr must be > 0, got {self.lr} and {self.t_lr}")
         super().check()
@@ -38,7 +41,10 @@ class DehazeOptions(GeneratorOptions):
             raise ValueError(f"t_min must be in (0, 1), got {self.t_min}")
         if not 0 < self.omega <= 1:
             raise ValueError(f"omega must be in (0, 1], got {self.omega}")
-        if min(self.prior_weight, self.prior_floor, self.smooth_weight, self.dark_weight) < 0 or self.prior_decay <= 0:
+        if (
+            min(self.prior_weight, self.prior_floor, self.smooth_weight, self.dark_weight) < 0
+            or self.prior_decay <= 0
+        ):
             raise ValueError(
                 "prior_weight, prior_floor, smooth_weight and dark_weight must be >= 0 and prior_decay > 0"
             )
@@ -74,7 +80,9 @@ def _demo(size: int) -> DemoSample:
     from .. import samples
 
     hazy, clean, transmission, _airlight = samples.hazy_photo(size=size)
-    return DemoSample(inputs={"input": hazy}, truth={"clean": clean, "true_transmission": transmission}, args=(hazy,))
+    return DemoSample(
+        inputs={"input": hazy}, truth={"clean": clean, "true_transmission": transmission}, args=(hazy,)
+    )
 
 
 def _score(sample: DemoSample, result: Any) -> tuple[dict[str, Any], dict[str, float], list[str]]:
@@ -92,8 +100,15 @@ ENTRY = TaskEntry(
     "(the haze colour is estimated from the image).",
     outputs=(
         Output("image", "dehazed"),
-        Output("transmission", "transmission", kind="mask", colormap="viridis", visible=False,
-               file="_transmission", tiff=True),
+        Output(
+            "transmission",
+            "transmission",
+            kind="mask",
+            colormap="viridis",
+            visible=False,
+            file="_transmission",
+            tiff=True,
+        ),
     ),
     aux=Aux(
         "airlight",

@@ -30,6 +30,7 @@ class ReconstructionOptions(GeneratorOptions):
     )
 
     def check(self) -> None:
+        """Check the generator options and the held-out share (0 to 0.5)."""
         super().check()
         if not isinstance(self.holdout, int | float) or not 0 <= self.holdout <= 0.5:
             raise ValueError(f"holdout must be a number in [0, 0.5], got {self.holdout!r}")
@@ -48,6 +49,7 @@ class DenoiseOptions(ReconstructionOptions):
     )
 
     def check(self) -> None:
+        """Check the reconstruction options and that the noise level is not negative."""
         super().check()
         if self.noise_sigma is not None and self.noise_sigma < 0:
             raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma}")

@@ -27,7 +27,9 @@ class SegmentOptions(GeneratorOptions):
     binarise_weight: float = option(0.2, "weight of the binarising term m(1 - m)")
     balance_weight: float = option(1.0, "weight of the term that keeps the mask's mean away from 0 and 1")
     refit_every: int = option(0, "steps between re-fits of the colour model to the mask (0: fit once)")
-    prior: str = option("auto", "what the prior term pulls the mask towards", choices=("auto", "walk", "colour"))
+    prior: str = option(
+        "auto", "what the prior term pulls the mask towards", choices=("auto", "walk", "colour")
+    )
     walk_beta: float = option(60.0, "edge sharpness of the random walk")
     edge: str = option(
         "auto",
@@ -42,6 +44,7 @@ class SegmentOptions(GeneratorOptions):
     binarise_ramp: int = option(200, "steps over which the binarising term ramps to full weight")
 
     def check(self) -> None:
+        """Check the segmentation options' ranges."""
         super().check()
         for key in ("exclusion_weight", "hint_weight", "prior_weight", "smooth_weight", "binarise_weight"):
             if getattr(self, key) < 0:
@@ -69,7 +72,9 @@ def _demo(size: int) -> DemoSample:
     from .. import samples
 
     image, true_mask, hints = samples.segmentation_composite(size=size)
-    return DemoSample(inputs={"input": image, "hints": hints}, truth={"true_mask": true_mask}, args=(image, hints))
+    return DemoSample(
+        inputs={"input": image, "hints": hints}, truth={"true_mask": true_mask}, args=(image, hints)
+    )
 
 
 def _score(sample: DemoSample, result: Any) -> tuple[dict[str, Any], dict[str, float], list[str]]:
@@ -96,8 +101,16 @@ ENTRY = TaskEntry(
     outputs=(
         Output("foreground", "foreground", visible=False, file="_foreground"),
         Output("background", "background", visible=False, file="_background"),
-        Output("mask", "soft mask", kind="mask", colormap="magma", visible=False, file="_soft_mask",
-               file_key="soft_mask", tiff=True),
+        Output(
+            "mask",
+            "soft mask",
+            kind="mask",
+            colormap="magma",
+            visible=False,
+            file="_soft_mask",
+            file_key="soft_mask",
+            tiff=True,
+        ),
         Output("labels", "mask", kind="labels", file="_mask", file_key="mask"),
     ),
     aux=Aux(

@@ -47,9 +47,12 @@ class WatermarkOptions(GeneratorOptions):
     max_size_difference: int = option(16, "largest size difference (pixels) that centre alignment accepts")
 
     def check(self) -> None:
+        """Check the watermark options' ranges and their consistency."""
         super().check()
         if isinstance(self.watermark, str) and self.watermark not in ("white", "black", "learn"):
-            raise ValueError(f"watermark must be 'white', 'black', 'learn' or a colour, got {self.watermark!r}")
+            raise ValueError(
+                f"watermark must be 'white', 'black', 'learn' or a colour, got {self.watermark!r}"
+            )
         if self.mask_lr_factor <= 0:
             raise ValueError("lr and mask_lr_factor must be > 0")
         if self.exclusion_weight < 0:
@@ -90,7 +93,11 @@ def _score(sample: DemoSample, result: Any) -> tuple[dict[str, Any], dict[str, f
     arrays = {f"result_{i}": im for i, im in enumerate(result.images)}
     arrays["watermark_mask"] = np.asarray(result.mask, np.float32)
     metrics = {"psnr_input_db": before, "psnr_result_db": after}
-    return arrays, metrics, [f"PSNR against the clean photos (mean of {k}): {before:.2f} dB -> {after:.2f} dB"]
+    return (
+        arrays,
+        metrics,
+        [f"PSNR against the clean photos (mean of {k}): {before:.2f} dB -> {after:.2f} dB"],
+    )
 
 
 ENTRY = TaskEntry(

@@ -1,5 +1,7 @@
-"""Classical segmentation priors: seeds from the image's edge, colour/texture features, a random walk
-from painted strokes, and a colour model of two Gaussian mixtures (GrabCut-like).
+"""Classical segmentation priors.
+
+Seeds from the image's edge, colour/texture features, a random walk from painted strokes, and a
+colour model of two Gaussian mixtures (GrabCut-like).
 """
 
 from __future__ import annotations

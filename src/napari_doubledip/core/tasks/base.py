@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +21,11 @@ __all__ = ["NoiseInput", "PaddedImage", "Result", "RunContext", "Task", "make_ge
 SEED_STRIDE = 1000003
 SALT_STRIDE = 7919
 NETS_STRIDE = 31
+
+#: How :meth:`PaddedImage.pad` may pad (numpy's modes the tasks use).
+PadMode = Literal["symmetric", "constant", "reflect", "edge"]
+#: A task's options class.
+OptionsT = TypeVar("OptionsT", bound=TaskOptions)
 
 
 @dataclass(frozen=True)
@@ -105,9 +110,10 @@ class PaddedImage:
     @property
     def padded_shape(self) -> tuple[int, int]:
         """``(Yp, Xp)``."""
-        return tuple(self.tensor.shape[-2:])
+        height, width = self.tensor.shape[-2:]
+        return int(height), int(width)
 
-    def pad(self, unit: np.ndarray, mode: str = "symmetric") -> np.ndarray:
+    def pad(self, unit: np.ndarray, mode: PadMode = "symmetric") -> np.ndarray:
         """Pad another ``(..., Y, X)`` array of the image's size the same way."""
         extra = [(0, 0)] * (unit.ndim - 2)
         return np.pad(unit, [*extra, self.pad_y, self.pad_x], mode=mode)
@@ -151,7 +157,7 @@ class NoiseInput:
         return self.base
 
 
-class Task(abc.ABC):
+class Task(abc.ABC, Generic[OptionsT]):
     """One DIP / Double-DIP problem: its nets, how they recombine, its losses and outputs.
 
     The optimisation loop (:func:`napari_doubledip.core.loop.optimise`) calls, in order,
@@ -195,7 +201,7 @@ class Task(abc.ABC):
         """The task's :class:`Result` from its final outputs."""
 
     #: The task's validated options (set by the subclass's ``__init__``).
-    opts: TaskOptions
+    opts: OptionsT
 
     def options(self) -> dict[str, Any]:
         """The task's settings, recorded in ``Result.params`` (JSON-friendly).

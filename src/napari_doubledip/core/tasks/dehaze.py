@@ -56,13 +56,15 @@ class DehazeResult(Result):
     airlight: np.ndarray = None  # type: ignore[assignment]
 
     def record(self) -> dict[str, Any]:
+        """The airlight, for the CLI's sidecar."""
         return {"airlight": self.airlight}
 
     def summary(self) -> str:
+        """The airlight, for the widget's status line."""
         return " Airlight: " + ", ".join(f"{a:.3g}" for a in np.ravel(self.airlight)) + "."
 
 
-class DehazeTask(Task):
+class DehazeTask(Task[DehazeOptions]):
     """Remove haze from one image with Double-DIP.
 
     Two generators: the clear image ``J`` (``net``) and the transmission ``t`` (``t_net``, a small
@@ -170,12 +172,14 @@ class DehazeTask(Task):
     def airlight_unit(self) -> np.ndarray:
         """The airlight ``(C,)`` in unit range (estimated on first use unless given)."""
         self.prepare()
+        assert self._airlight is not None  # set by prepare()
         return self._airlight
 
     @property
     def t_prior(self) -> np.ndarray:
         """The guide transmission ``(Y, X)`` (computed on first use)."""
         self.prepare()
+        assert self._t_prior is not None  # set by prepare()
         return self._t_prior
 
     def _check_airlight(self, airlight: Any, scale: float) -> np.ndarray:
@@ -208,6 +212,7 @@ class DehazeTask(Task):
 
     # --- engine hooks --------------------------------------------------------------------------
     def setup(self, ctx: RunContext) -> None:
+        """Prepare the airlight and guide transmission, then build the two generators and their inputs."""
         self.ctx = ctx
         self.prepare()
         o = self.opts
@@ -230,12 +235,14 @@ class DehazeTask(Task):
         self.zt = NoiseInput(ctx, self.t_config.input_depth, shape, o.input_std, o.reg_noise)
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The image generator at ``lr``, the transmission generator at ``t_lr``."""
         return [
             {"params": list(self.j_net.parameters()), "lr": self.opts.lr},
             {"params": list(self.t_net.parameters()), "lr": self.opts.t_lr},
         ]
 
     def forward(self) -> dict[str, torch.Tensor]:
+        """The clear image and the transmission (kept in ``[t_min, 1]``)."""
         clear = self.j_net(self.zj.sample())[:, 0]  # (1, C, Yp, Xp)
         t = self.t_net(self.zt.sample())[:, 0]  # (1, 1, Yp, Xp)
         t = self.t_min + (1 - self.t_min) * t
@@ -248,6 +255,7 @@ class DehazeTask(Task):
         return o.prior_weight * (o.prior_floor + (1 - o.prior_floor) * fading)
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reconstruction through the haze model, pull towards the guide, edge-aware smoothness (and dark channel)."""
         clear, t = out["image"].float(), out["transmission"].float()
         data = weighted_mse(blend(t, clear, self.airlight), self.image.tensor, self.valid)
         prior = weighted_mse(t, self.t_guide, self.valid)
@@ -268,6 +276,7 @@ class DehazeTask(Task):
         return solve_first(self.image.tensor, t, self.airlight).clamp(0.0, 1.0)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The clear image in the caller's layout and the transmission."""
         t = self.image.to_numpy(out["transmission"])[0, 0]
         return {
             "image": self.image.to_caller(self.clear_image(out), self.layout),
@@ -281,6 +290,7 @@ class DehazeTask(Task):
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> DehazeResult:
+        """The :class:`DehazeResult`, with the airlight in the image's units."""
         return DehazeResult(
             history=history,
             params=params,
@@ -290,6 +300,7 @@ class DehazeTask(Task):
         )
 
     def options(self) -> dict[str, Any]:
+        """The recorded options, with the patch size, the airlight and where it came from."""
         return {
             **super().options(),
             "patch": self.patch,

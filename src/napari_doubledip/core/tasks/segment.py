@@ -92,7 +92,7 @@ def _painted_labels(hints: np.ndarray | None) -> set[int]:
     return set() if hints is None else set(np.unique(hints).tolist()) - {0}
 
 
-class SegmentTask(Task):
+class SegmentTask(Task[SegmentOptions]):
     """Split an image into a foreground and a background layer with Double-DIP.
 
     Model: ``I ≈ m * y_fg + (1 - m) * y_bg`` with two full-frame layer generators (ONE grouped
@@ -192,7 +192,11 @@ class SegmentTask(Task):
             )
         self.edge = ("background" if painted == {1} else "free") if o.edge == "auto" else o.edge
         # the seeds the prior and the hint losses use: the user's strokes, and maybe the frame
-        self.seeds = edge_as_background(self.hints) if self.edge == "background" else self.hints
+        self.seeds = (
+            edge_as_background(self.hints)
+            if self.hints is not None and self.edge == "background"
+            else self.hints
+        )
         painted = _painted_labels(self.seeds)
         if o.prior == "walk" and painted != {1, 2}:
             raise ValueError("prior='walk' needs hints with both foreground (1) and background (2) strokes")
@@ -218,6 +222,7 @@ class SegmentTask(Task):
         return (~border).astype(np.float64).ravel() * INTERIOR_WEIGHT, border.astype(np.float64).ravel()
 
     def setup(self, ctx: RunContext) -> None:
+        """Build the layer and mask generators, the hint maps, the smoothness weights and the prior (random walk or colour model)."""
         self.ctx = ctx
         multiple = max(self.net_config.size_multiple, self.mask_config.size_multiple)
         self.image = PaddedImage(self.unit, multiple, ctx.device)
@@ -241,12 +246,12 @@ class SegmentTask(Task):
         # contrast-sensitive smoothness weights
         self.edge_x, self.edge_y = contrast_weights(self.image.tensor)
         # colour/texture prior; the mixtures only where they are fitted (colour prior, re-fits)
-        self.model = None
+        self.model: ColourModel | None = None
         if self.prior_method == "colour" or o.refit_every > 0:
             self.model = ColourModel(pixel_features(self.unit), seed=ctx.seed)
-        if self.prior_method == "walk":
+        if self.prior_method == "walk" and self.seeds is not None:  # (checked: the walk has seeds)
             self._set_prior(random_walk_prior(self.unit, self.seeds, o.walk_beta).ravel())
-        else:
+        elif self.model is not None:
             w_fg, w_bg = self._seed_weights()
             self._set_prior(self.model.probability(w_fg, w_bg))
         # the mask's starting point (mask_offset) stays this first prior
@@ -264,11 +269,12 @@ class SegmentTask(Task):
             hv = self.seeds.ravel()
             w_fg = np.where(hv == 1, PAINTED_WEIGHT, np.where(hv == 2, 0.0, w_fg))
             w_bg = np.where(hv == 2, PAINTED_WEIGHT, np.where(hv == 1, 0.0, w_bg))
-        if w_fg.sum() < MIN_REFIT_WEIGHT or w_bg.sum() < MIN_REFIT_WEIGHT:
+        if self.model is None or w_fg.sum() < MIN_REFIT_WEIGHT or w_bg.sum() < MIN_REFIT_WEIGHT:
             return
         self._set_prior(self.model.probability(w_fg, w_bg))
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The layer generators at ``lr``, the mask generator ``mask_lr_factor`` times that."""
         return [
             {"params": list(self.layers_net.parameters()), "lr": self.opts.lr},
             {"params": list(self.mask_net.parameters()), "lr": self.opts.lr * self.opts.mask_lr_factor},
@@ -276,6 +282,7 @@ class SegmentTask(Task):
 
     # --- step ---------------------------------------------------------------------------
     def forward(self) -> dict[str, torch.Tensor]:
+        """The two layers and the mask (a correction to the prior's logit with ``mask_offset``)."""
         layers = self.layers_net(self.z.sample())  # (1, 2, C, Yp, Xp)
         mask = self.mask_net(self.zm.sample())[:, 0]  # (1, 1, Yp, Xp)
         if self.mask_offset:
@@ -283,6 +290,7 @@ class SegmentTask(Task):
         return {"layers": layers, "mask": mask}
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Blend reconstruction, exclusion, hints, prior, smoothness, binarising and balance terms."""
         o = self.opts
         if o.refit_every > 0 and step > 0 and step % o.refit_every == 0:
             self._refit(out["mask"])
@@ -332,6 +340,7 @@ class SegmentTask(Task):
         return bool(border.mean() > 0.5)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """Foreground, background, soft mask and labels (painted pixels honoured, sides swapped if needed)."""
         m = self._final_mask(out["mask"])
         layers = out["layers"][0]
         fg = self.image.to_caller(layers[0], self.layout)
@@ -345,6 +354,7 @@ class SegmentTask(Task):
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> SegmentResult:
+        """The :class:`SegmentResult`, with the foreground fraction."""
         mask = np.array(outputs["mask"], dtype=np.float32)
         params = {**params, "foreground_fraction": float(outputs["labels"].mean())}
         return SegmentResult(
@@ -356,6 +366,7 @@ class SegmentTask(Task):
         )
 
     def options(self) -> dict[str, Any]:
+        """The recorded options, with the prior, edge rule and hint counts actually used."""
         return {
             **super().options(),
             "prior": self.prior_method,

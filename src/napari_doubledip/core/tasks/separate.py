@@ -38,13 +38,15 @@ class SeparationResult(Result):
     alphas: np.ndarray = None  # type: ignore[assignment]
 
     def record(self) -> dict[str, Any]:
+        """The mixing weights, for the CLI's sidecar."""
         return {"alphas": self.alphas}
 
     def summary(self) -> str:
+        """The mixing weights, for the widget's status line."""
         return " Mixing weights: " + ", ".join(f"{a:.2f}" for a in np.ravel(self.alphas)) + "."
 
 
-class SeparateTask(Task):
+class SeparateTask(Task[SeparateOptions]):
     """Separate images into two transparent layers with Double-DIP.
 
     Model: each input ``I_n ≈ alpha_n * a + (1 - alpha_n) * b`` with two layer generators ``a``
@@ -116,6 +118,7 @@ class SeparateTask(Task):
         self.initial_alphas = init
 
     def setup(self, ctx: RunContext) -> None:
+        """Build the two layer generators, their input and the mixing-weight logits."""
         self.ctx = ctx
         multiple = self.net_config.size_multiple
         self.padded = [PaddedImage(u, multiple, ctx.device) for u in self.units]
@@ -134,16 +137,19 @@ class SeparateTask(Task):
         self.exclusion = ExclusionLoss(self.opts.exclusion_scales)
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The generators at ``lr``, the mixing weights (when learned) at ``alpha_lr``."""
         groups = [{"params": list(self.nets.parameters()), "lr": self.opts.lr}]
         if self.learn_alpha:
             groups.append({"params": [self.alpha_logits], "lr": self.opts.alpha_lr})
         return groups
 
     def forward(self) -> dict[str, torch.Tensor]:
+        """The two layers and the mixing weights."""
         layers = self.nets(self.z.sample())  # (1, 2, C, Yp, Xp)
         return {"layers": layers, "alphas": torch.sigmoid(self.alpha_logits)}
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reconstruction of every input as a blend of the layers, and their exclusion."""
         a, b = out["layers"][0, 0].float(), out["layers"][0, 1].float()
         alphas = out["alphas"].float().view(-1, 1, 1, 1)
         mix = blend(alphas, a[None], b[None])  # (N, C, Yp, Xp)
@@ -153,6 +159,7 @@ class SeparateTask(Task):
         return total, {"data": data, "exclusion": excl}
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The two layers in the first input's layout and the mixing weights."""
         padded = self.padded[0]
         layers = out["layers"][0]
         return {
@@ -164,6 +171,7 @@ class SeparateTask(Task):
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> SeparationResult:
+        """The :class:`SeparationResult`."""
         alphas = np.array(outputs["alphas"], dtype=np.float64)
         params = {**params, "alphas": alphas.tolist()}
         return SeparationResult(
@@ -171,6 +179,7 @@ class SeparateTask(Task):
         )
 
     def options(self) -> dict[str, Any]:
+        """The recorded options, with the inputs' count and the starting weights."""
         return {
             **super().options(),
             "n_inputs": self.n,

@@ -52,10 +52,11 @@ class WatermarkResult(Result):
     colour: np.ndarray = None  # type: ignore[assignment]
 
     def record(self) -> dict[str, Any]:
+        """The watermark's colour and the images' offsets, for the CLI's sidecar."""
         return {"colour": self.colour, "offsets": self.offsets}
 
 
-class WatermarkTask(Task):
+class WatermarkTask(Task[WatermarkOptions]):
     """Remove a watermark shared by K images (or by one image, with a hint) with Double-DIP.
 
     Model: ``I_k = m * w + (1 - m) * y_k`` with K clean generators ``y_k`` (one grouped forward
@@ -194,6 +195,7 @@ class WatermarkTask(Task):
         return region
 
     def setup(self, ctx: RunContext) -> None:
+        """Build the clean generators, the mask generator (starting at ``mask_init``), the hint region and the colour."""
         self.ctx = ctx
         multiple = max(self.net_config.size_multiple, self.mask_config.size_multiple)
         self.padded = [PaddedImage(u, multiple, ctx.device) for u in self.units]
@@ -207,11 +209,10 @@ class WatermarkTask(Task):
         o = self.opts
         self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, o.input_std, o.reg_noise)
         self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, o.input_std, o.reg_noise)
+        self.region: torch.Tensor | None = None
         if self.hint is not None:
             region = self.padded[0].pad(self.hint.astype(np.float32), mode="constant")
             self.region = torch.from_numpy(region)[None, None].to(ctx.device)
-        else:
-            self.region = None
         # a colour at 0 or 1 has an infinite logit: start the learned colour just inside
         start = torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(
             COLOUR_MARGIN, 1 - COLOUR_MARGIN
@@ -223,6 +224,7 @@ class WatermarkTask(Task):
         self.pairs = list(combinations(range(self.k), 2))
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The clean generators at ``lr``, the mask at ``lr / mask_lr_factor``, the colour (when learned) at ``lr``."""
         groups = [
             {"params": list(self.clean_nets.parameters()), "lr": self.opts.lr},
             {"params": list(self.mask_net.parameters()), "lr": self.opts.lr / self.opts.mask_lr_factor},
@@ -235,6 +237,7 @@ class WatermarkTask(Task):
         return torch.sigmoid(self.colour_logit) if self.learn_colour else self.fixed_colour
 
     def forward(self) -> dict[str, torch.Tensor]:
+        """The K clean images, the mask (inside the hint) and the watermark's colour."""
         clean = self.clean_nets(self.z.sample())[0]  # (K, C, Yp, Xp)
         mask = self.mask_net(self.zm.sample())[0]  # (1, 1, Yp, Xp)
         if self.region is not None:
@@ -242,6 +245,7 @@ class WatermarkTask(Task):
         return {"clean": clean, "mask": mask, "colour": self._colour()}
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reconstruction of every image through the overlay, exclusion between pairs, mask sparsity."""
         clean, mask = out["clean"].float(), out["mask"].float()
         colour = out["colour"].float().view(1, -1, 1, 1)
         data = weighted_mse(blend(mask, colour, clean), self.target, self.valid.expand(self.k, -1, -1, -1))
@@ -260,6 +264,7 @@ class WatermarkTask(Task):
         return total, terms
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The cleaned images (mask cleaned up, opacity re-fitted, overlay inverted), the watermark and its mask."""
         padded = self.padded[0]
         clean = padded.to_numpy(out["clean"])  # (K, C, Y, X)
         mask = np.clip(padded.to_numpy(out["mask"])[0, 0], 0.0, 1.0)
@@ -293,6 +298,7 @@ class WatermarkTask(Task):
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> WatermarkResult:
+        """The :class:`WatermarkResult`."""
         images = [outputs[f"clean_{k}"] for k in range(self.k)]
         colour = np.array(self._colour_out)
         offsets = [(c[0].start, c[1].start) for c in self.crops]
@@ -308,6 +314,7 @@ class WatermarkTask(Task):
         )
 
     def options(self) -> dict[str, Any]:
+        """The recorded options, with the images' count, shapes and the hint's size."""
         return {
             **super().options(),
             "n_images": self.k,
