@@ -258,16 +258,7 @@ def layer_list(
 ) -> ValueWidget:
     """A magicgui value widget over an ordered :class:`LayerCheckList` of the viewer's layers.
 
-    Parameters
-    ----------
-    viewer
-        The napari viewer.
-    types
-        Layer classes listed.
-    label, tooltip
-        The form's label and the tooltip.
-    accept
-        Further filter: list a layer only when ``accept(layer)``.
+    The parameters are those of :func:`layer_choice` (there is no "no layer" here: none ticked).
 
     Returns
     -------

@@ -15,7 +15,34 @@ __all__ = ["ENTRY", "DehazeOptions", "parse_airlight"]
 
 @dataclass(frozen=True, kw_only=True)
 class DehazeOptions(GeneratorOptions):
-    """Options of :class:`~napari_doubledip.core.tasks.dehaze.DehazeTask` (see its docstring)."""
+    """Options of :class:`~napari_doubledip.core.tasks.dehaze.DehazeTask`.
+
+    Parameters
+    ----------
+    net, t_net
+        Networks of the image and the transmission generators.
+    lr, t_lr
+        Adam learning rates of the two generators.
+    t_min
+        Lowest transmission (> 0; keeps ``J = (I - A) / t + A`` bounded).
+    patch
+        Dark-channel window (``None``: :func:`default_patch_size`).
+    omega
+        Haze kept by the guide transmission (He et al.: 0.95).
+    guide
+        ``"envelope"`` or ``"dcp"``: the transmission the prior term pulls towards.
+    output
+        ``"inverse"`` or ``"generator"``: where the reported clear image comes from (see above).
+    prior_weight, prior_decay, prior_floor
+        Weight of the pull towards the guide transmission, its decay time constant (steps)
+        and the fraction of the weight that stays.
+    smooth_weight
+        Weight of the edge-aware total variation of ``t``.
+    dark_weight
+        Weight of the dark-channel (haze-free) prior on ``J``.
+    reg_noise, input_std
+        Per-step input perturbation and fixed input noise scale.
+    """
 
     t_net: Any = option("mask", "network of the transmission generator", net=True)
     t_lr: float = option(0.01, "Adam learning rate of the transmission generator")

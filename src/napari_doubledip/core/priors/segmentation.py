@@ -8,7 +8,29 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ColourModel", "edge_as_background", "pixel_features", "random_walk_prior"]
+from ..conversion import ImageLayout
+
+__all__ = [
+    "ColourModel",
+    "check_hints",
+    "edge_as_background",
+    "first_fit_weights",
+    "painted_labels",
+    "pixel_features",
+    "random_walk_prior",
+    "refit_weights",
+]
+
+#: Weight of a painted pixel in a colour-model re-fit (unpainted pixels weigh their mask value).
+PAINTED_WEIGHT = 5.0
+#: A re-fit needs at least this much weight on each side (else the prior is kept).
+MIN_REFIT_WEIGHT = 10.0
+#: Without painted foreground (or background), the unpainted pixels' weight as a guess of it.
+GUESS_WEIGHT = 0.1
+#: Without hints: the image border taken as background is ``min(Y, X) / BORDER_FRACTION`` wide.
+BORDER_FRACTION = 32
+#: Without hints: the weight of the pixels inside the border as a foreground guess.
+INTERIOR_WEIGHT = 0.5
 
 
 def edge_as_background(hints: np.ndarray) -> np.ndarray:
@@ -125,3 +147,72 @@ class ColourModel:
         """Foreground probability per pixel from foreground/background weights ``(Y*X,)``."""
         llr = self._loglik(self._fit(w_fg)) - self._loglik(self._fit(w_bg))
         return 1.0 / (1.0 + np.exp(-np.clip(llr, -30, 30)))
+
+
+def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
+    """Validate a hint label image (0 unknown, 1 foreground, 2 background); return it as uint8."""
+    h = np.asarray(hints)
+    if h.ndim != 2 or h.shape != layout.spatial_shape:
+        raise ValueError(
+            f"hints has shape {h.shape} but the image is {layout.shape}; hints must be a 2-D label "
+            f"image with the image's (Y, X) size {layout.spatial_shape}"
+        )
+    if np.issubdtype(h.dtype, np.floating) and not np.all(np.isfinite(h)):
+        raise ValueError("hints contains NaN or infinite values")
+    values = np.unique(h)
+    bad = [v for v in values.tolist() if v not in (0, 1, 2)]
+    if bad:
+        raise ValueError(
+            f"hints may only hold 0 (unknown), 1 (foreground) and 2 (background); found {bad[:5]}"
+        )
+    h = h.astype(np.uint8)
+    if not np.any(h):
+        raise ValueError(
+            "hints are all 0 (unknown): paint at least one foreground (1) or background (2) stroke, "
+            "or pass hints=None for unsupervised segmentation"
+        )
+    return h
+
+
+def painted_labels(hints: np.ndarray | None) -> set[int]:
+    """The labels (1, 2) present in a hint image; empty without hints."""
+    return set() if hints is None else set(np.unique(hints).tolist()) - {0}
+
+
+def first_fit_weights(seeds: np.ndarray | None, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Foreground and background weights ``(Y*X,)`` of the first :class:`ColourModel` fit.
+
+    The painted seeds (with only one side painted, the unpainted pixels are a weak guess of the
+    other); without seeds, the image's border as background and its inside as a weak foreground.
+    """
+    h, w = shape
+    if seeds is not None:
+        fg = (seeds == 1).astype(np.float64)
+        bg = (seeds == 2).astype(np.float64)
+        if fg.sum() == 0:  # only background painted: everything else is a foreground guess
+            fg = GUESS_WEIGHT * (seeds == 0)
+        if bg.sum() == 0:
+            bg = GUESS_WEIGHT * (seeds == 0)
+        return fg.ravel(), bg.ravel()
+    ring = max(1, min(h, w) // BORDER_FRACTION)
+    border = np.zeros((h, w), bool)
+    border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
+    return (~border).astype(np.float64).ravel() * INTERIOR_WEIGHT, border.astype(np.float64).ravel()
+
+
+def refit_weights(mask: np.ndarray, seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Foreground and background weights ``(Y*X,)`` of a :class:`ColourModel` re-fit to a soft mask.
+
+    Each pixel weighs its mask value (foreground) and one minus it (background); painted seeds
+    weigh :data:`PAINTED_WEIGHT` on their side and 0 on the other. ``None`` when either side
+    weighs less than :data:`MIN_REFIT_WEIGHT` (too little to fit).
+    """
+    m = np.clip(np.asarray(mask, np.float64).ravel(), 0, 1)
+    w_fg, w_bg = m.copy(), 1.0 - m
+    if seeds is not None:
+        hv = seeds.ravel()
+        w_fg = np.where(hv == 1, PAINTED_WEIGHT, np.where(hv == 2, 0.0, w_fg))
+        w_bg = np.where(hv == 2, PAINTED_WEIGHT, np.where(hv == 1, 0.0, w_bg))
+    if w_fg.sum() < MIN_REFIT_WEIGHT or w_bg.sum() < MIN_REFIT_WEIGHT:
+        return None
+    return w_fg, w_bg

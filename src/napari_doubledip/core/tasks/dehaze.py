@@ -98,29 +98,9 @@ class DehazeTask(Task[DehazeOptions]):
     airlight
         The haze colour: a scalar or one value per channel (alpha excluded), in the image's value
         range; ``None`` estimates it (:func:`estimate_airlight`).
-    net, t_net
-        Networks of the image and the transmission generators.
-    lr, t_lr
-        Adam learning rates of the two generators.
-    t_min
-        Lowest transmission (> 0; keeps ``J = (I - A) / t + A`` bounded).
-    patch
-        Dark-channel window (``None``: :func:`default_patch_size`).
-    omega
-        Haze kept by the guide transmission (He et al.: 0.95).
-    guide
-        ``"envelope"`` or ``"dcp"``: the transmission the prior term pulls towards.
-    output
-        ``"inverse"`` or ``"generator"``: where the reported clear image comes from (see above).
-    prior_weight, prior_decay, prior_floor
-        Weight of the pull towards the guide transmission, its decay time constant (steps)
-        and the fraction of the weight that stays.
-    smooth_weight
-        Weight of the edge-aware total variation of ``t``.
-    dark_weight
-        Weight of the dark-channel (haze-free) prior on ``J``.
-    reg_noise, input_std
-        Per-step input perturbation and fixed input noise scale.
+    options, **kwargs
+        :class:`~napari_doubledip.registry.dehaze.DehazeOptions`, as an object and/or keywords (its
+        docstring explains each option, and the measurements behind the defaults).
     """
 
     name = "dehaze"

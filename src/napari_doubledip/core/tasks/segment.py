@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ...registry.segment import SegmentOptions
-from ..conversion import ImageLayout, to_unit
+from ..conversion import to_unit
 from ..formation import blend
 from ..losses import (
     ExclusionLoss,
@@ -23,24 +23,23 @@ from ..losses import (
     sum_of_squares,
 )
 from ..network import resolve_net_config
-from ..priors.segmentation import ColourModel, edge_as_background, pixel_features, random_walk_prior
+from ..priors.segmentation import (
+    ColourModel,
+    check_hints,
+    edge_as_background,
+    first_fit_weights,
+    painted_labels,
+    pixel_features,
+    random_walk_prior,
+    refit_weights,
+)
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 from .reconstruction import weighted_mse
 
-__all__ = ["SegmentResult", "SegmentTask", "check_hints"]
+__all__ = ["SegmentResult", "SegmentTask"]
 
 #: The prior's probability is kept this far inside (0, 1) for the mask's starting logit.
 PRIOR_MARGIN = 0.02
-#: Weight of a painted pixel in a colour-model re-fit (unpainted pixels weigh their mask value).
-PAINTED_WEIGHT = 5.0
-#: A re-fit needs at least this much weight on each side (else the prior is kept).
-MIN_REFIT_WEIGHT = 10.0
-#: Without painted foreground (or background), the unpainted pixels' weight as a guess of it.
-GUESS_WEIGHT = 0.1
-#: Without hints: the image border taken as background is ``min(Y, X) / BORDER_FRACTION`` wide.
-BORDER_FRACTION = 32
-#: Without hints: the weight of the pixels inside the border as a foreground guess.
-INTERIOR_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,36 +59,6 @@ class SegmentResult(Result):
     layers: tuple[np.ndarray, np.ndarray] = None  # type: ignore[assignment]
     mask: np.ndarray = None  # type: ignore[assignment]
     labels: np.ndarray = None  # type: ignore[assignment]
-
-
-def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
-    """Validate a hint label image (0 unknown, 1 foreground, 2 background); return it as uint8."""
-    h = np.asarray(hints)
-    if h.ndim != 2 or h.shape != layout.spatial_shape:
-        raise ValueError(
-            f"hints has shape {h.shape} but the image is {layout.shape}; hints must be a 2-D label "
-            f"image with the image's (Y, X) size {layout.spatial_shape}"
-        )
-    if np.issubdtype(h.dtype, np.floating) and not np.all(np.isfinite(h)):
-        raise ValueError("hints contains NaN or infinite values")
-    values = np.unique(h)
-    bad = [v for v in values.tolist() if v not in (0, 1, 2)]
-    if bad:
-        raise ValueError(
-            f"hints may only hold 0 (unknown), 1 (foreground) and 2 (background); found {bad[:5]}"
-        )
-    h = h.astype(np.uint8)
-    if not np.any(h):
-        raise ValueError(
-            "hints are all 0 (unknown): paint at least one foreground (1) or background (2) stroke, "
-            "or pass hints=None for unsupervised segmentation"
-        )
-    return h
-
-
-def _painted_labels(hints: np.ndarray | None) -> set[int]:
-    """The labels (1, 2) present in a hint image; empty without hints."""
-    return set() if hints is None else set(np.unique(hints).tolist()) - {0}
 
 
 class SegmentTask(Task[SegmentOptions]):
@@ -125,44 +94,9 @@ class SegmentTask(Task[SegmentOptions]):
         2-D gray or ``(Y, X, C)`` image.
     hints
         Optional ``(Y, X)`` labels: 0 unknown, 1 foreground, 2 background.
-    net, mask_net
-        Layer generators' and mask generator's networks.
-    lr, mask_lr_factor
-        Adam learning rate of the layers; the mask generator's is ``lr * mask_lr_factor``.
-    exclusion_weight, hint_weight, prior_weight, smooth_weight, binarise_weight, balance_weight
-        Weights of the loss terms.
-    refit_every
-        Steps between re-fits of the colour model to the current mask (0 = fit once, from the
-        hints, the default: re-fitting to the mask lets errors feed on themselves; measured on
-        brick-on-astronaut at 128², IoU fell from 0.61 at step 75 to 0.40 at step 400 with
-        re-fits every 50 steps and stayed at 0.73 without).
-    prior
-        What the ``prior`` term pulls the mask towards: ``"walk"`` (a random walk from the hints
-        over colour/texture features, :func:`random_walk_prior`), ``"colour"`` (the Gaussian
-        mixtures of :class:`ColourModel`), or ``"auto"``: the walk when there are both foreground and
-        background seeds (painted, or the image's edge taken as background: see ``edge``), the
-        mixtures otherwise (background painted alone, or no hints).
-    walk_beta
-        Edge sharpness of the random walk.
-    edge
-        The image's outer edge: ``"background"`` (its unpainted pixels count as background
-        strokes: the object lies inside the frame, and whatever reaches the edge unpainted is
-        background), ``"free"`` (no assumption), or ``"auto"``: background when only foreground
-        is painted (nothing else tells where the background is), free otherwise. With both labels
-        painted, ``"background"`` fixes unpainted parts of the background that touch the edge
-        but look like neither painted side (mean IoU 0.83 -> 0.89 for the walk on the benchmark's
-        composites); it is wrong where the foreground itself reaches far along the edge (a
-        region split rather than an object), so it is not the default there.
-    mask_offset
-        The mask generator outputs a correction to the prior's logit, ``m = sigmoid(logit(p) +
-        net)``, so the mask starts at the prior and the Double-DIP terms move it from there
-        (default: on with the walk prior). Without it the mask net starts from noise and only
-        the ``prior`` term pulls it towards ``p``; measured on the benchmark's six composites
-        (hinted, 400 steps) that ended blurrier than the prior itself (mean IoU 0.77 vs 0.83).
-    binarise_start, binarise_ramp
-        Step where the binarising term starts, and steps over which it ramps to full weight.
-    reg_noise, input_std
-        Per-step input perturbation and fixed input noise scale.
+    options, **kwargs
+        :class:`~napari_doubledip.registry.segment.SegmentOptions`, as an object and/or keywords (its
+        docstring explains each option, and the measurements behind the defaults).
     """
 
     name = "segment"
@@ -184,7 +118,7 @@ class SegmentTask(Task[SegmentOptions]):
             raise ValueError(f"image is too small to segment: {self.layout.shape}")
         self.net_config = resolve_net_config(o.net)
         self.mask_config = resolve_net_config(o.mask_net)
-        painted = _painted_labels(self.hints)
+        painted = painted_labels(self.hints)
         if o.edge == "background" and 1 not in painted:
             raise ValueError(
                 "edge='background' needs foreground strokes (label 1) in the hints; without hints "
@@ -197,7 +131,7 @@ class SegmentTask(Task[SegmentOptions]):
             if self.hints is not None and self.edge == "background"
             else self.hints
         )
-        painted = _painted_labels(self.seeds)
+        painted = painted_labels(self.seeds)
         if o.prior == "walk" and painted != {1, 2}:
             raise ValueError("prior='walk' needs hints with both foreground (1) and background (2) strokes")
         self.prior_method = ("walk" if painted == {1, 2} else "colour") if o.prior == "auto" else o.prior
@@ -205,22 +139,6 @@ class SegmentTask(Task[SegmentOptions]):
         self.binarise_ramp = max(1, o.binarise_ramp)
 
     # --- set-up -------------------------------------------------------------------------
-    def _seed_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Foreground/background weights for the first colour-model fit."""
-        h, w = self.layout.spatial_shape
-        if self.seeds is not None:
-            fg = (self.seeds == 1).astype(np.float64)
-            bg = (self.seeds == 2).astype(np.float64)
-            if fg.sum() == 0:  # only background painted: everything else is a foreground guess
-                fg = GUESS_WEIGHT * (self.seeds == 0)
-            if bg.sum() == 0:
-                bg = GUESS_WEIGHT * (self.seeds == 0)
-            return fg.ravel(), bg.ravel()
-        ring = max(1, min(h, w) // BORDER_FRACTION)
-        border = np.zeros((h, w), bool)
-        border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
-        return (~border).astype(np.float64).ravel() * INTERIOR_WEIGHT, border.astype(np.float64).ravel()
-
     def setup(self, ctx: RunContext) -> None:
         """Build the layer and mask generators, the hint maps, the smoothness weights and the prior (random walk or colour model)."""
         self.ctx = ctx
@@ -252,7 +170,7 @@ class SegmentTask(Task[SegmentOptions]):
         if self.prior_method == "walk" and self.seeds is not None:  # (checked: the walk has seeds)
             self._set_prior(random_walk_prior(self.unit, self.seeds, o.walk_beta).ravel())
         elif self.model is not None:
-            w_fg, w_bg = self._seed_weights()
+            w_fg, w_bg = first_fit_weights(self.seeds, self.layout.spatial_shape)
             self._set_prior(self.model.probability(w_fg, w_bg))
         # the mask's starting point (mask_offset) stays this first prior
         self.prior_logit = torch.logit(self.prior.clamp(PRIOR_MARGIN, 1 - PRIOR_MARGIN))
@@ -262,16 +180,9 @@ class SegmentTask(Task[SegmentOptions]):
         self.prior = torch.from_numpy(prob)[None, None].to(self.ctx.device)
 
     def _refit(self, mask: torch.Tensor) -> None:
-        m = self.image.to_numpy(mask.detach())[0, 0].astype(np.float64).ravel()
-        m = np.clip(m, 0, 1)
-        w_fg, w_bg = m.copy(), 1.0 - m
-        if self.seeds is not None:
-            hv = self.seeds.ravel()
-            w_fg = np.where(hv == 1, PAINTED_WEIGHT, np.where(hv == 2, 0.0, w_fg))
-            w_bg = np.where(hv == 2, PAINTED_WEIGHT, np.where(hv == 1, 0.0, w_bg))
-        if self.model is None or w_fg.sum() < MIN_REFIT_WEIGHT or w_bg.sum() < MIN_REFIT_WEIGHT:
-            return
-        self._set_prior(self.model.probability(w_fg, w_bg))
+        weights = refit_weights(self.image.to_numpy(mask.detach())[0, 0], self.seeds)
+        if self.model is not None and weights is not None:
+            self._set_prior(self.model.probability(*weights))
 
     def param_groups(self) -> list[dict[str, Any]]:
         """The layer generators at ``lr``, the mask generator ``mask_lr_factor`` times that."""
