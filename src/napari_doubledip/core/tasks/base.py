@@ -120,7 +120,8 @@ class PaddedImage:
 
     def to_numpy(self, t: torch.Tensor) -> np.ndarray:
         """Crop a ``(..., Yp, Xp)`` tensor back to the image and return float32 numpy."""
-        return t[(..., *self.crop)].detach().float().cpu().numpy()
+        index = (..., *self.crop)
+        return t[index].detach().float().cpu().numpy()
 
     def to_caller(self, t: torch.Tensor, layout: ImageLayout) -> np.ndarray:
         """Crop a ``(C, Yp, Xp)`` or ``(1, C, Yp, Xp)`` tensor and convert it to the caller's layout."""

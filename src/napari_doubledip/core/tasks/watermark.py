@@ -244,7 +244,8 @@ class WatermarkTask(Task[WatermarkOptions]):
         result: dict[str, np.ndarray] = {}
         for k, (unit, crop, layout) in enumerate(zip(cleaned, self.crops, self.layouts, strict=True)):
             full = self.full_units[k].copy()
-            full[(slice(None), *crop)] = unit
+            area = (slice(None), *crop)
+            full[area] = unit
             result[f"clean_{k}"] = from_unit(full, layout)
         lay0 = self.layouts[0]
         wm_layout = type(lay0)(
