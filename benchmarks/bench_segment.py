@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> str:
     run = {"max_seconds": args.seconds, "device": "cpu", "threads": args.threads, "seed": args.seed, **extra}
     hinted_rows, unsup_rows = [], []
     from napari_doubledip.core.conversion import to_unit
-    from napari_doubledip.core.tasks.segment import random_walk_prior
+    from napari_doubledip.core.priors.segmentation import random_walk_prior
 
     scores: dict[str, list[float]] = {k: [] for k in ("dd_h", "rw", "prior", "dd_u", "cv", "km")}
     for pair in args.pairs.split(","):

@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--sizes", default="128,256,512,1024")
     parser.add_argument("--tasks", default="denoise,inpaint50,inpaint80")
     parser.add_argument("--budgets", default="30,60,120,300")
-    parser.add_argument("--seconds", type=float, default=None, help="DIP run length (default: largest budget)")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="DIP run length (default: largest budget)"
+    )
     parser.add_argument("--images", default="auto", help="comma-separated names, or auto (IMAGES per size)")
     parser.add_argument("--no-bm3d", action="store_true")
     parser.add_argument("--json", default=None)
@@ -196,7 +198,14 @@ def main(argv: list[str] | None = None) -> str:
     for r in rows:
         d = r["dip"]
         bm3d = f"{r['bm3d']:.2f} ({r['bm3d_s']:.1f})" if "bm3d" in r else "–"
-        cells = [str(r["size"]), r["image"], r["task"], f"{r['input']:.2f}", f"{r['peer']:.2f} ({r['peer_s']:.1f})", bm3d]
+        cells = [
+            str(r["size"]),
+            r["image"],
+            r["task"],
+            f"{r['input']:.2f}",
+            f"{r['peer']:.2f} ({r['peer_s']:.1f})",
+            bm3d,
+        ]
         for b in budgets:
             v = r["at"][str(int(b))]
             cells.append("–" if v is None else (f"**{v:.2f}**" if v > r["peer"] else f"{v:.2f}"))
@@ -206,7 +215,9 @@ def main(argv: list[str] | None = None) -> str:
     print(table)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"command": sys.argv, "started": started, "load": [load_start, load_end], "rows": rows}, fh)
+            json.dump(
+                {"command": sys.argv, "started": started, "load": [load_start, load_end], "rows": rows}, fh
+            )
     if args.plot:
         plot(rows, args.plot)
     return table

@@ -8,4 +8,6 @@ bash scripts/setup.sh testing
 bash scripts/ensure_xvfb.sh
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 .venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy  # core/ (see [tool.mypy] in pyproject.toml)
 .venv/bin/python -m pytest -p xvfb "$@"

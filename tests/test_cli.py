@@ -358,7 +358,10 @@ def test_local_cluster_gives_the_in_process_results_at_the_default_settings(imag
         b, _ = read_image(tmp_path / "dask" / f"{stem}{ext}")
         assert a.dtype == b.dtype
         assert np.abs(a.astype(float) - b.astype(float)).max() <= 2 * grey  # within 2 grey levels
-        local, dask = _sidecar(tmp_path / "local" / f"{stem}.json"), _sidecar(tmp_path / "dask" / f"{stem}.json")
+        local, dask = (
+            _sidecar(tmp_path / "local" / f"{stem}.json"),
+            _sidecar(tmp_path / "dask" / f"{stem}.json"),
+        )
         assert local["numerics"] == dask["numerics"]
         assert local["numerics"]["threads"] == cli.parser.DEFAULT_THREADS
         assert local["request"] == dask["request"]
@@ -458,7 +461,9 @@ def test_scheduler_address_submits_to_a_running_cluster(image_folder, tmp_path):
     assert status == 0
     assert (tmp_path / "o" / "rgb_denoise.png").is_file()
     # the same request in-process gives the same image
-    assert cli.main(["denoise", str(image_folder / "rgb.png"), "--out", str(tmp_path / "local"), *common]) == 0
+    assert (
+        cli.main(["denoise", str(image_folder / "rgb.png"), "--out", str(tmp_path / "local"), *common]) == 0
+    )
     a, _ = read_image(tmp_path / "o" / "rgb_denoise.png")
     b, _ = read_image(tmp_path / "local" / "rgb_denoise.png")
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 2
@@ -525,8 +530,17 @@ def test_unreachable_scheduler_fails_fast_in_one_line_and_creates_nothing(image_
     pytest.importorskip("distributed")
     out = tmp_path / "o"
     t0 = time.perf_counter()
-    status = cli.main(["denoise", str(image_folder / "rgb.png"), "--out", str(out), *FAST,
-                       "--scheduler", "tcp://127.0.0.1:1"])
+    status = cli.main(
+        [
+            "denoise",
+            str(image_folder / "rgb.png"),
+            "--out",
+            str(out),
+            *FAST,
+            "--scheduler",
+            "tcp://127.0.0.1:1",
+        ]
+    )
     seconds = time.perf_counter() - t0
     err = capsys.readouterr().err
     assert status == cli.EXIT_USAGE
@@ -544,7 +558,10 @@ def test_out_that_is_a_file_or_cannot_be_made_is_a_usage_error_before_any_job(
     monkeypatch.setattr(cli, "run_job", lambda job: calls.append(job) or {})
     a_file = tmp_path / "results.txt"
     a_file.write_text("keep me")
-    for out, message in ((a_file, "is an existing file, not a folder"), (a_file / "sub", "is a file, not a folder")):
+    for out, message in (
+        (a_file, "is an existing file, not a folder"),
+        (a_file / "sub", "is a file, not a folder"),
+    ):
         status = cli.main(["denoise", str(image_folder / "rgb.png"), "--out", str(out), *FAST])
         err = capsys.readouterr().err
         assert status == cli.EXIT_USAGE
@@ -579,8 +596,11 @@ def test_stale_part_files_of_a_killed_write_are_removed_on_the_next_run(image_fo
     out = tmp_path / "o"
     frames = out / ".movie_denoise.frames"
     frames.mkdir(parents=True)
-    stale = [out / f".rgb_denoise.{dead.pid}.part.png", out / f".rgb_denoise.json.{dead.pid}.part",
-             frames / f".00001_image.{dead.pid}.part.npy"]
+    stale = [
+        out / f".rgb_denoise.{dead.pid}.part.png",
+        out / f".rgb_denoise.json.{dead.pid}.part",
+        frames / f".00001_image.{dead.pid}.part.npy",
+    ]
     for path in stale:
         path.write_bytes(b"half a file")
     alive = out / f".other.{os.getpid()}.part.png"  # a write still going on here
@@ -594,8 +614,9 @@ def test_stale_part_files_of_a_killed_write_are_removed_on_the_next_run(image_fo
 def test_planar_looking_tiff_with_frames_asks_for_axes(tmp_path, capsys):
     frames = (np.random.default_rng(0).random((3, 32, 32)) * 60000).astype(np.uint16)
     tifffile.imwrite(tmp_path / "movie.tif", frames)  # tifffile's defaults: stored as planar RGB
-    status = cli.main(["denoise", str(tmp_path / "movie.tif"), "--out", str(tmp_path / "o"), *FAST,
-                       "--frames", "all"])
+    status = cli.main(
+        ["denoise", str(tmp_path / "movie.tif"), "--out", str(tmp_path / "o"), *FAST, "--frames", "all"]
+    )
     err = capsys.readouterr().err
     assert status == cli.EXIT_FAILED
     assert "no ImageJ/OME metadata" in err and "--axes TYX" in err
@@ -603,8 +624,19 @@ def test_planar_looking_tiff_with_frames_asks_for_axes(tmp_path, capsys):
     assert cli.main(["denoise", str(tmp_path / "movie.tif"), "--out", str(tmp_path / "rgb"), *FAST]) == 0
     assert "note: movie.tif has no ImageJ/OME metadata" in capsys.readouterr().err
     assert read_image(tmp_path / "rgb" / "movie_denoise.tif")[0].shape == (32, 32, 3)  # as stored: planar RGB
-    status = cli.main(["denoise", str(tmp_path / "movie.tif"), "--out", str(tmp_path / "o"), *FAST,
-                       "--frames", "all", "--axes", "TYX"])
+    status = cli.main(
+        [
+            "denoise",
+            str(tmp_path / "movie.tif"),
+            "--out",
+            str(tmp_path / "o"),
+            *FAST,
+            "--frames",
+            "all",
+            "--axes",
+            "TYX",
+        ]
+    )
     assert status == cli.EXIT_OK
     stack, _ = read_image(tmp_path / "o" / "movie_denoise.tif")
     assert stack.shape == (3, 32, 32) and stack.dtype == np.uint16
@@ -613,8 +645,9 @@ def test_planar_looking_tiff_with_frames_asks_for_axes(tmp_path, capsys):
 
 def test_axes_that_do_not_fit_the_file_fail_by_name(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "flat.tif", np.zeros((32, 32), np.uint16))
-    status = cli.main(["denoise", str(tmp_path / "flat.tif"), "--out", str(tmp_path / "o"), *FAST,
-                       "--axes", "TYX"])
+    status = cli.main(
+        ["denoise", str(tmp_path / "flat.tif"), "--out", str(tmp_path / "o"), *FAST, "--axes", "TYX"]
+    )
     assert status == cli.EXIT_FAILED
     assert "--axes TYX names 3 axes but flat.tif has 2" in capsys.readouterr().err
 
@@ -668,7 +701,11 @@ def test_demo_that_will_not_fit_fails_in_one_line(tmp_path, capsys, monkeypatch)
     from napari_doubledip.core import memory
 
     monkeypatch.setattr(memory, "available_memory", lambda device: 16 * 2**20)
-    status = cli.main(["demo", "--out", str(tmp_path / "d"), "--size", "32", "--steps", "2", "--device", "cpu", "-q"])
+    status = cli.main(
+        ["demo", "--out", str(tmp_path / "d"), "--size", "32", "--steps", "2", "--device", "cpu", "-q"]
+    )
     err = capsys.readouterr().err
     assert status == cli.EXIT_FAILED
-    assert "error: MemoryEstimateError: denoise of a 32 x 32 image needs about" in err and "Traceback" not in err
+    assert (
+        "error: MemoryEstimateError: denoise of a 32 x 32 image needs about" in err and "Traceback" not in err
+    )

@@ -9,8 +9,7 @@ import pytest
 
 import napari_doubledip as dd
 from napari_doubledip import samples
-from napari_doubledip.core.tasks.dehaze import (
-    DehazeTask,
+from napari_doubledip.core.priors.haze import (
     dark_channel,
     default_patch_size,
     envelope_transmission,
@@ -18,6 +17,7 @@ from napari_doubledip.core.tasks.dehaze import (
     guided_filter,
     transmission_lower_bound,
 )
+from napari_doubledip.core.tasks.dehaze import DehazeTask
 
 from .conftest import psnr
 

@@ -16,7 +16,12 @@ from .conftest import psnr
 
 FAST = {"device": "cpu", "threads": 1}
 #: a three-level default net: patches of 16 px fit it, so a 64 px image has 16 of them
-SMALL_NET = {"preset": "default", "channels_down": (16,) * 3, "channels_up": (16,) * 3, "channels_skip": (4,) * 3}
+SMALL_NET = {
+    "preset": "default",
+    "channels_down": (16,) * 3,
+    "channels_up": (16,) * 3,
+    "channels_skip": (4,) * 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +128,17 @@ def test_a_non_finite_loss_stops_with_the_last_finite_snapshot(noisy64, monkeypa
         seen.extend(stream)
     assert seen and caught.value.snapshot is seen[-1]
     assert np.isfinite(caught.value.snapshot.outputs["image"]).all()
+
+
+@pytest.mark.parametrize("task", ["denoise", "segment"])
+def test_a_run_stopped_before_its_first_step_still_returns_outputs(noisy64, task):
+    import threading
+
+    noisy, _ = noisy64
+    stop = threading.Event()
+    stop.set()
+    fn = dd.denoise if task == "denoise" else dd.segment
+    result = fn(noisy, steps=5, stop=stop, **FAST)
+    assert result.params["steps_run"] == 0 and result.params["stop_reason"] == "stopped"
+    image = result.image if task == "denoise" else result.mask
+    assert image.shape[:2] == noisy.shape[:2] and np.isfinite(image).all()

@@ -59,3 +59,18 @@ def test_gradients_flow_and_stay_finite_for_flat_layers():
 def test_scales_must_be_positive():
     with pytest.raises(ValueError, match="scales"):
         ExclusionLoss(scales=0)
+
+
+def test_cross_entropies_match_hand_computation():
+    from napari_doubledip.core.losses import labelled_cross_entropy, soft_cross_entropy, sum_of_squares
+
+    mask = torch.tensor([0.8, 0.3, 0.5])
+    positive, negative = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
+    expected = -(math.log(0.8) + math.log(0.7)) / 2
+    assert labelled_cross_entropy(mask, positive, negative, 2).item() == pytest.approx(expected, rel=1e-6)
+    target, weight = torch.tensor([1.0, 0.25, 0.5]), torch.tensor([1.0, 2.0, 0.0])
+    soft = -(math.log(0.8) + 2 * (0.25 * math.log(0.3) + 0.75 * math.log(0.7))) / 3
+    assert soft_cross_entropy(mask, target, weight, 3).item() == pytest.approx(soft, rel=1e-6)
+    # a saturated mask is clamped: finite, not inf
+    assert math.isfinite(labelled_cross_entropy(torch.tensor([0.0]), torch.ones(1), torch.zeros(1), 1).item())
+    assert sum_of_squares(mask, target, weight).item() == pytest.approx(0.2**2 + 2 * 0.05**2, rel=1e-5)

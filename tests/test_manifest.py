@@ -90,7 +90,7 @@ def test_plugin_modules_do_not_import_torch():
 
 
 def test_widget_module_imports_without_torch():
-    """napari imports the widget module when it lists the widgets: that must not pull in torch."""
+    """Listing the widgets, napari imports the widget module (that must not pull in torch)."""
     pytest.importorskip("qtpy")
     code = (
         "import sys; import napari_doubledip._qt.widgets, napari_doubledip._qt.demo; "

@@ -8,12 +8,8 @@ import torch
 
 import napari_doubledip as dd
 from napari_doubledip.core.losses import binarising_loss, edge_aware_smoothness, mask_balance_loss
-from napari_doubledip.core.tasks.segment import (
-    SegmentTask,
-    check_hints,
-    edge_as_background,
-    random_walk_prior,
-)
+from napari_doubledip.core.priors.segmentation import check_hints, edge_as_background, random_walk_prior
+from napari_doubledip.core.tasks.segment import SegmentTask
 from napari_doubledip.samples import segmentation_composite
 
 FAST = {"device": "cpu", "threads": 1, "seed": 0}

@@ -6,12 +6,9 @@ import numpy as np
 import pytest
 
 import napari_doubledip as dd
-from napari_doubledip.core.tasks.watermark import (
-    WatermarkTask,
-    centre_crops,
-    keep_watermark_parts,
-    refine_opacity,
-)
+from napari_doubledip.core.conversion import centre_crops
+from napari_doubledip.core.postprocess import invert_overlay, keep_watermark_parts, refine_opacity
+from napari_doubledip.core.tasks.watermark import WatermarkTask
 
 FAST = {
     "device": "cpu",
@@ -105,7 +102,7 @@ def test_inversion_recovers_photo_given_true_alpha(photo48):
     images, alpha = _watermarked(photo48)
     task = WatermarkTask(images)
     clean = np.zeros((3, 3, 48, 48), np.float32)
-    out = task.invert(clean, alpha, np.ones(3))
+    out = invert_overlay(task.units, clean, alpha, np.ones(3), task.opts.opaque_from, task.opts.opaque_full)
     np.testing.assert_allclose(np.moveaxis(out[0], 0, -1), photo48, atol=1e-5)
 
 

@@ -28,11 +28,11 @@ def image32(photo48) -> np.ndarray:
 def open_widget(viewer, name: str, steps: int = 5):
     """Dock a widget through napari's plugin machinery, set up for a tiny fast run."""
     _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
-    widget.steps.setValue(steps)
-    widget.max_seconds.setValue(0)
-    widget.min_interval.setValue(0)
-    widget.early_stop.setChecked(False)
-    widget.device.setCurrentIndex(widget.device.findData("cpu"))
+    widget.steps.value = steps
+    widget.max_seconds.value = 0
+    widget.min_interval.value = 0
+    widget.early_stop.value = False
+    widget.device.value = "cpu"
     return widget
 
 
@@ -64,7 +64,7 @@ def click_run_and_wait(qtbot, widget, timeout: int = TIMEOUT_MS):
 def test_denoise_widget_runs_updates_outputs_and_leaves_input_alone(viewer, qtbot, image32):
     source = viewer.add_image(image32.copy(), name="astronaut", scale=(2, 2), translate=(5, 7))
     widget = open_widget(viewer, "Denoise", steps=6)
-    assert widget.input_picker.value() == source
+    assert widget.input_picker.value == source
     changes = DataChanges(viewer)
 
     state = click_run_and_wait(qtbot, widget)
@@ -103,7 +103,7 @@ def test_rerun_replaces_its_outputs_instead_of_piling_up(viewer, qtbot, image32)
     click_run_and_wait(qtbot, widget)
     first = viewer.layers["img · denoised"]
     n_layers = len(viewer.layers)
-    widget.seed.setValue(1)
+    widget.seed.value = 1
     click_run_and_wait(qtbot, widget)
     assert len(viewer.layers) == n_layers
     assert viewer.layers["img · denoised"] == first
@@ -112,27 +112,31 @@ def test_rerun_replaces_its_outputs_instead_of_piling_up(viewer, qtbot, image32)
 
 def test_pickers_follow_added_renamed_and_removed_layers(viewer, qtbot, image32):
     widget = open_widget(viewer, "Inpaint")
-    assert widget.input_picker.value() is None
+    assert widget.input_picker.value is None
     image = viewer.add_image(image32, name="first")
     labels = viewer.add_labels(np.zeros((32, 32), np.uint8), name="holes")
-    assert [layer.name for layer in widget.input_picker.layers()] == ["first"]
-    assert widget.input_picker.value() == image
-    assert [layer.name for layer in widget.hint_picker.layers()] == ["holes"]
-    image.name = "renamed"
-    assert widget.input_picker.itemText(widget.input_picker.currentIndex()) == "renamed"
-    viewer.add_image(image32, name="second")
-    assert widget.input_picker.count() == 2 and widget.input_picker.value() == image
+    assert [layer.name for layer in widget.input_picker.choices] == ["first"]
+    assert widget.input_picker.value == image
+    assert [layer.name for layer in widget.hint_picker.choices] == ["holes"]
+    second = viewer.add_image(image32, name="second")
+    image.name = "renamed"  # renaming keeps the choice, and the viewer's order
+    assert widget.input_picker.current_choice == "renamed"
+    assert [layer.name for layer in widget.input_picker.choices] == ["renamed", "second"]
+    assert widget.input_picker.value == image
+    second.name = "second!"
+    assert widget.input_picker.value == image
     viewer.layers.remove(labels)
-    assert widget.hint_picker.layers() == []
+    assert widget.hint_picker.choices == ()
 
     multi = open_widget(viewer, "Separate layers")
-    assert [layer.name for layer in multi.input_picker.layers()] == ["renamed", "second"]
+    assert [layer.name for layer in multi.input_picker.native.layers()] == ["renamed", "second!"]
     viewer.add_image(image32, name="third")
-    assert [layer.name for layer in multi.input_picker.layers()] == ["renamed", "second", "third"]
-    assert [layer.name for layer in multi.inputs()] == ["renamed", "second"]  # new ones start unticked
-    multi.input_picker.list.setCurrentRow(1)
-    qtbot.mouseClick(multi.input_picker.up, Qt.MouseButton.LeftButton)
-    assert [layer.name for layer in multi.inputs()] == ["second", "renamed"]
+    assert [layer.name for layer in multi.input_picker.native.layers()] == ["renamed", "second!", "third"]
+    assert [layer.name for layer in multi.inputs()] == ["renamed", "second!"]  # new ones start unticked
+    multi.input_picker.native.list.setCurrentRow(1)
+    qtbot.mouseClick(multi.input_picker.native.up, Qt.MouseButton.LeftButton)
+    assert [layer.name for layer in multi.inputs()] == ["second!", "renamed"]
+    assert multi.input_picker.value == multi.inputs()
 
 
 def _assert_nothing_started(viewer, widget, names_before, expected: str):
@@ -152,23 +156,23 @@ def test_bad_selections_say_what_to_change_and_start_nothing(viewer, qtbot, imag
     _assert_nothing_started(viewer, inpaint, ["img"], "Choose a mask layer")
 
     viewer.add_labels(np.ones((20, 20), np.uint8), name="small mask")
-    inpaint.hint_picker.set_value(viewer.layers["small mask"])
+    inpaint.hint_picker.value = viewer.layers["small mask"]
     inpaint.run_button.click()
     _assert_nothing_started(viewer, inpaint, ["img", "small mask"], "must match")
 
     viewer.add_labels(np.zeros((32, 32), np.uint8), name="empty mask")
-    inpaint.hint_picker.set_value(viewer.layers["empty mask"])
+    inpaint.hint_picker.value = viewer.layers["empty mask"]
     inpaint.run_button.click()
     _assert_nothing_started(viewer, inpaint, ["img", "small mask", "empty mask"], "no pixel as missing")
 
     watermark = open_widget(viewer, "Remove watermark")
-    watermark.input_picker.set_value([image])
-    watermark.hint_picker.set_value(None)
+    watermark.input_picker.value = [image]
+    watermark.hint_picker.value = None
     watermark.run_button.click()
     _assert_nothing_started(viewer, watermark, ["img", "small mask", "empty mask"], "hint")
 
     separate = open_widget(viewer, "Separate layers")
-    separate.input_picker.set_value([])
+    separate.input_picker.value = []
     separate.run_button.click()
     _assert_nothing_started(viewer, separate, ["img", "small mask", "empty mask"], "Tick at least")
     np.testing.assert_array_equal(image.data, image32)
@@ -180,7 +184,7 @@ def test_inpaint_with_a_shapes_mask(viewer, qtbot, image32):
     viewer.add_image(damaged, name="damaged")
     viewer.add_shapes([np.array([[10, 12], [19.5, 21.5]])], shape_type="rectangle", name="hole")
     widget = open_widget(viewer, "Inpaint", steps=4)
-    assert widget.hint_picker.value().name == "hole"
+    assert widget.hint_picker.value.name == "hole"
     click_run_and_wait(qtbot, widget)
     out = viewer.layers["damaged · inpainted"]
     assert out.data.shape == damaged.shape
@@ -197,9 +201,9 @@ def test_segment_widget_with_hints(viewer, qtbot, image32):
     hints[:3, :3] = 2
     viewer.add_labels(hints, name="hints")
     widget = open_widget(viewer, "Segment", steps=4)
-    assert widget.hint_picker.value().name == "hints"
-    assert widget.param_widgets["edge"].currentText() == "auto"
-    widget.param_widgets["edge"].setCurrentText("background")  # an object inside the frame
+    assert widget.hint_picker.value.name == "hints"
+    assert widget.param_widgets["edge"].value == "auto"
+    widget.param_widgets["edge"].value = "background"  # an object inside the frame
     click_run_and_wait(qtbot, widget)
     assert viewer.layers["scene · mask"].metadata["doubledip"]["edge"] == "background"
     assert viewer.layers["scene · foreground"].data.shape == image32.shape
@@ -219,9 +223,9 @@ def test_separate_widget_two_mixtures(viewer, qtbot, image32):
     assert [layer.name for layer in widget.inputs()] == ["mix 1", "mix 2"]
     click_run_and_wait(qtbot, widget)
     # its own outputs are not offered as its inputs; another task's widget offers them
-    assert [layer.name for layer in widget.input_picker.layers()] == ["mix 1", "mix 2"]
+    assert [layer.name for layer in widget.input_picker.native.layers()] == ["mix 1", "mix 2"]
     denoise = open_widget(viewer, "Denoise")
-    assert "mix 1 · layer A" in [layer.name for layer in denoise.input_picker.layers()]
+    assert "mix 1 · layer A" in [layer.name for layer in denoise.input_picker.choices]
     for name in ("mix 1 · layer A", "mix 1 · layer B"):
         assert viewer.layers[name].data.shape == image32.shape
         assert "doubledip" in viewer.layers[name].metadata
@@ -236,8 +240,8 @@ def test_watermark_widget_two_images(viewer, qtbot, image32):
     viewer.add_image(a, name="a")
     viewer.add_image(b, name="b")
     widget = open_widget(viewer, "Remove watermark", steps=3)
-    assert widget.param_widgets["mask_init"].value() == pytest.approx(0.1)
-    widget.param_widgets["mask_init"].setValue(0.5)  # a nearly opaque mark
+    assert widget.param_widgets["mask_init"].value == pytest.approx(0.1)
+    widget.param_widgets["mask_init"].value = 0.5  # a nearly opaque mark
     click_run_and_wait(qtbot, widget)
     assert viewer.layers["a · clean"].metadata["doubledip"]["mask_init"] == pytest.approx(0.5)
     assert viewer.layers["a · clean"].data.shape == a.shape
@@ -262,7 +266,7 @@ def test_stack_current_frame_and_all_frames(viewer, qtbot, photo48):
     stack = np.stack([gray, gray[::-1], gray[:, ::-1]])
     source = viewer.add_image(stack.copy(), name="movie")
     widget = open_widget(viewer, "Denoise", steps=3)
-    assert widget.all_frames.isEnabled()
+    assert widget.all_frames.enabled
     viewer.dims.set_current_step(0, 2)
     click_run_and_wait(qtbot, widget)
     single = viewer.layers["movie · denoised"]
@@ -271,7 +275,7 @@ def test_stack_current_frame_and_all_frames(viewer, qtbot, photo48):
     assert single.metadata["doubledip"]["frames"] == [[2]]
 
     source.scale = (4, 1, 1)
-    widget.all_frames.setChecked(True)
+    widget.all_frames.value = True
     state = click_run_and_wait(qtbot, widget)
     out = viewer.layers["movie · denoised"]
     assert out.data.shape == stack.shape and tuple(out.scale) == (4, 1, 1)
@@ -297,9 +301,9 @@ def test_demo_opens_sample_and_widget(make_napari_viewer_proxy, qtbot):
     viewer = make_napari_viewer_proxy()
     _viewer, widget = open_demo("segment", run=False, viewer=viewer, steps=7, seed=3, device="cpu")
     assert widget.spec.name == "segment"
-    assert (widget.steps.value(), widget.seed.value(), widget.device.currentData()) == (7, 3, "cpu")
-    assert widget.input_picker.value().name == "composite"
-    assert widget.hint_picker.value().name.startswith("hints")
+    assert (widget.steps.value, widget.seed.value, widget.device.value) == (7, 3, "cpu")
+    assert widget.input_picker.value.name == "composite"
+    assert widget.hint_picker.value.name.startswith("hints")
     assert not widget.is_running
 
 
@@ -341,7 +345,7 @@ def test_every_demo_runs_on_its_sample(make_napari_viewer_proxy, qtbot, task):
         pytest.importorskip("napari_doubledip.core.tasks.dehaze")
     viewer = make_napari_viewer_proxy()
     _viewer, widget = open_demo(task, run=False, viewer=viewer, steps=2, device="cpu")
-    widget.min_interval.setValue(0)
+    widget.min_interval.value = 0
     inputs = [np.array(layer.data, copy=True) for layer in viewer.layers]
     state = click_run_and_wait(qtbot, widget)
     assert len(state.results) == 1, widget.status.text()
@@ -349,3 +353,64 @@ def test_every_demo_runs_on_its_sample(make_napari_viewer_proxy, qtbot, task):
     assert all("doubledip" in target.layer.metadata for target in state.targets)
     for before, layer in zip(inputs, viewer.layers):
         np.testing.assert_array_equal(layer.data, before)
+
+
+def test_cancel_from_the_activity_dock_ends_the_run_as_stop_does(viewer, qtbot, image32):
+    """The Activity dock (napari's task status) cancels a worker with ``worker.quit()``."""
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise", steps=1_000_000)
+    widget.run_button.click()
+    qtbot.waitUntil(lambda: widget.state.updates >= 1, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(widget.run_finished, timeout=10_000) as blocker:
+        widget.worker.quit()
+    state = blocker.args[0]
+    assert len(state.results) == 1  # the result came back, as with Stop
+    info = viewer.layers["img · denoised"].metadata["doubledip"]
+    assert info["stop_reason"] == "stopped" and info["steps_run"] < 1_000_000
+    assert "Done on cpu" in widget.status.text()
+    assert widget.run_button.isEnabled() and not widget.stop_button.isEnabled()
+
+
+def test_closing_the_viewer_mid_run_ends_the_worker_thread(make_napari_viewer_proxy, qtbot, image32):
+    viewer = make_napari_viewer_proxy(show=True)
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise", steps=1_000_000)
+    widget.run_button.click()
+    worker = widget.worker
+    qtbot.waitUntil(lambda: widget.state.updates >= 1, timeout=TIMEOUT_MS)
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=10_000)
+
+
+def test_a_closed_widget_no_longer_follows_the_viewer(viewer, qtbot, image32):
+    first = viewer.add_image(image32, name="first")
+    widget = open_widget(viewer, "Inpaint")
+    refreshes = []
+    widget.form.refresh = lambda: refreshes.append(1)
+    viewer.add_image(image32, name="second")
+    assert refreshes  # docked: it follows the layers
+    inserted = len(viewer.layers.events.inserted.callbacks)
+    renamed = len(first.events.name.callbacks)
+    viewer.window.remove_dock_widget(widget)
+    refreshes.clear()
+    viewer.add_image(image32, name="third")
+    first.name = "first again"
+    viewer.layers.remove("second")
+    assert refreshes == []
+    assert len(viewer.layers.events.inserted.callbacks) < inserted
+    assert len(first.events.name.callbacks) < renamed
+
+
+def test_run_returns_before_creating_the_output_layers(viewer, qtbot, image32):
+    """Creating napari layers is slow: Run hands them to the event loop, one per turn."""
+    viewer.add_image(image32, name="scene")
+    hints = np.zeros((32, 32), np.uint8)
+    hints[12:18, 12:18], hints[:3, :3] = 1, 2
+    viewer.add_labels(hints, name="hints")
+    widget = open_widget(viewer, "Segment", steps=3)
+    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT_MS):
+        assert widget.run()
+        assert [layer.name for layer in viewer.layers] == ["scene", "hints"]
+    names = [layer.name for layer in viewer.layers]
+    assert {"scene · foreground", "scene · background", "scene · mask", "scene · soft mask"} <= set(names)
+    assert all(target.updated and "doubledip" in target.layer.metadata for target in widget.state.targets)

@@ -133,7 +133,9 @@ def check_run_options(
         raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', got {loop['precision']!r}")
     stop = loop.get("stop")
     if stop is not None and not callable(getattr(stop, "is_set", None)):
-        raise TypeError(f"stop must have an is_set() method (e.g. a threading.Event), got {type(stop).__name__}")
+        raise TypeError(
+            f"stop must have an is_set() method (e.g. a threading.Event), got {type(stop).__name__}"
+        )
 
 
 def build_task(task: str | registry.TaskEntry, *inputs: Any, **options: Any) -> Task:
@@ -189,10 +191,14 @@ def stream(
     )
 
 
-def _check_memory_lower_bound(entry: registry.TaskEntry, inputs: tuple[Any, ...], own: dict[str, Any], device: Any) -> None:
-    """Refuse a run whose smallest possible need (each of its nets once, on its first image's
-    size) will not fit; does nothing when the inputs or options are not understood here (the
-    task's own checks then say what is wrong)."""
+def _check_memory_lower_bound(
+    entry: registry.TaskEntry, inputs: tuple[Any, ...], own: dict[str, Any], device: Any
+) -> None:
+    """Refuse a run whose smallest possible need will not fit.
+
+    The smallest need is each of its nets once, on its first image's size. Does nothing when
+    the inputs or options are not understood here (the task's own checks then say what is wrong).
+    """
     from .core import memory
     from .core.devices import resolve_device
     from .core.network import resolve_net_config
@@ -203,14 +209,18 @@ def _check_memory_lower_bound(entry: registry.TaskEntry, inputs: tuple[Any, ...]
             first = first[0]
         shape = np.shape(first)
         options = entry.options.build(**own)
-        nets = [(resolve_net_config(getattr(options, info.name)), 1) for info in entry.options.info() if info.net]
+        nets = [
+            (resolve_net_config(getattr(options, info.name)), 1) for info in entry.options.info() if info.net
+        ]
     except Exception:  # the task's own validation explains it
         return
     if len(shape) < 2 or not nets:
         return
     channels = shape[2] if len(shape) == 3 else 1
     needed = memory.estimate_run_bytes(nets, shape[:2], images=1, channels=channels)
-    memory.check_memory(needed, resolve_device(device), what=f"{entry.name} of a {shape[0]} x {shape[1]} image")
+    memory.check_memory(
+        needed, resolve_device(device), what=f"{entry.name} of a {shape[0]} x {shape[1]} image"
+    )
 
 
 def _describe_inputs(task: Task) -> str:
@@ -226,8 +236,10 @@ def run(
     callback: Callable[[Snapshot], Any] | None = None,
     **options: Any,
 ) -> Result:
-    """Run the registered ``task`` on ``inputs`` to the end; ``callback(snapshot)`` returning
-    ``False`` stops it early. Options as for :func:`stream`."""
+    """Run the registered ``task`` on ``inputs`` to the end and return its result.
+
+    ``callback(snapshot)`` returning ``False`` stops it early. Options as for :func:`stream`.
+    """
     stop = options.pop("stop", None) or threading.Event()
     return run_to_end(stream(task, *inputs, stop=stop, **options), callback, stop)
 
@@ -256,13 +268,17 @@ def signature(entry: registry.TaskEntry, blocking: bool) -> inspect.Signature:
     if entry.aux is not None:
         aux = entry.aux
         if aux.required:
-            params.append(P(aux.name, P.POSITIONAL_OR_KEYWORD, annotation=aux.annotation.replace(" | None", "")))
+            params.append(
+                P(aux.name, P.POSITIONAL_OR_KEYWORD, annotation=aux.annotation.replace(" | None", ""))
+            )
         else:
             params.append(P(aux.name, P.POSITIONAL_OR_KEYWORD, default=None, annotation=aux.annotation))
     for name, (default, annotation) in RUN_OPTIONS.items():
         params.append(P(name, P.KEYWORD_ONLY, default=default, annotation=annotation))
     if blocking:
-        params.append(P("callback", P.KEYWORD_ONLY, default=None, annotation="Callable[[Snapshot], Any] | None"))
+        params.append(
+            P("callback", P.KEYWORD_ONLY, default=None, annotation="Callable[[Snapshot], Any] | None")
+        )
     fields = {f.name: f for f in dataclasses.fields(entry.options)}
     for info in entry.options.info():
         params.append(P(info.name, P.KEYWORD_ONLY, default=info.default, annotation=fields[info.name].type))

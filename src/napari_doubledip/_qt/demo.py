@@ -56,11 +56,11 @@ def open_demo(
     if images:
         widget.set_inputs(images)
     if steps is not None:
-        widget.steps.setValue(int(steps))
+        widget.steps.value = int(steps)
     if max_seconds is not None:
-        widget.max_seconds.setValue(float(max_seconds))
+        widget.max_seconds.value = float(max_seconds)
     if seed is not None:
-        widget.seed.setValue(int(seed))
+        widget.seed.value = int(seed)
     if device is not None:
         _choose_device(widget, device)
     if run:
@@ -69,11 +69,11 @@ def open_demo(
 
 
 def _choose_device(widget: Any, device: str) -> None:
-    names = [widget.device.itemData(i) for i in range(widget.device.count())]
+    names = list(widget.device.choices)
     wanted = {"cuda": "cuda:0"}.get(device, device)
     if wanted not in names:
         raise ValueError(f"device {device!r} is not available here; choose one of {names}")
-    widget.device.setCurrentIndex(names.index(wanted))
+    widget.device.value = wanted
 
 
 def launch_demo(

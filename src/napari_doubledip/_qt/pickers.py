@@ -1,13 +1,15 @@
-"""Layer pickers that follow the viewer: a combo box and an ordered check list."""
+"""Layer pickers that follow the viewer: magicgui's combo box, and an ordered check list magicgui lacks."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from magicgui.backends._qtpy.widgets import QBaseValueWidget
+from magicgui.widgets import ComboBox
+from magicgui.widgets.bases import ValueWidget
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QListWidget,
     QListWidgetItem,
@@ -16,16 +18,30 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-__all__ = ["LayerCheckList", "LayerCombo", "LayerWatcher"]
+__all__ = ["LayerCheckList", "LayerWatcher", "layer_choice", "layer_list", "refresh_choice"]
 
 
 class LayerWatcher:
-    """Calls ``callback()`` whenever layers are added, removed, moved or renamed."""
+    """Calls ``changed()`` whenever layers are added, removed, moved or renamed.
 
-    def __init__(self, viewer: Any, callback: Any) -> None:
+    Parameters
+    ----------
+    viewer
+        The napari viewer.
+    changed
+        Called with no argument after any change.
+    removed
+        Called with the layer first when a layer is removed (``None``: nothing).
+    """
+
+    def __init__(
+        self, viewer: Any, changed: Callable[[], Any], removed: Callable[[Any], Any] | None = None
+    ) -> None:
         self.viewer = viewer
-        self.callback = callback
+        self.changed = changed
+        self.removed = removed
         self._named: list[Any] = []
+        self.connected = True
         events = viewer.layers.events
         events.inserted.connect(self._on_inserted)
         events.removed.connect(self._on_removed)
@@ -39,19 +55,24 @@ class LayerWatcher:
 
     def _on_inserted(self, event: Any) -> None:
         self._watch(event.value)
-        self.callback()
+        self.changed()
 
     def _on_removed(self, event: Any) -> None:
         layer = event.value
         layer.events.name.disconnect(self._on_changed)
         self._named = [x for x in self._named if x != layer]
-        self.callback()
+        if self.removed is not None:
+            self.removed(layer)
+        self.changed()
 
     def _on_changed(self, event: Any = None) -> None:
-        self.callback()
+        self.changed()
 
     def disconnect(self) -> None:
-        """Stop following the viewer."""
+        """Stop following the viewer (safe to call twice)."""
+        if not self.connected:
+            return
+        self.connected = False
         events = self.viewer.layers.events
         events.inserted.disconnect(self._on_inserted)
         events.removed.disconnect(self._on_removed)
@@ -65,8 +86,20 @@ def _always(layer: Any) -> bool:
     return True
 
 
-class LayerCombo(QComboBox):
-    """A combo box of the viewer's layers of some types, kept up to date.
+def layer_choice(
+    viewer: Any,
+    types: tuple[type, ...],
+    *,
+    label: str,
+    tooltip: str = "",
+    nullable: bool = False,
+    accept: Callable[[Any], bool] = _always,
+) -> ComboBox:
+    """A magicgui combo box of the viewer's layers of some types, as napari builds its layer choices.
+
+    napari's own layer choice finds its viewer among the widget's Qt ancestors, which a dock
+    widget has only once docked; this one is given its viewer, and lists only what ``accept``
+    takes (e.g. not the task's own outputs). Call :func:`refresh_choice` when the layers change.
 
     Parameters
     ----------
@@ -74,83 +107,51 @@ class LayerCombo(QComboBox):
         The napari viewer.
     types
         Layer classes listed.
-    optional
-        Add a first "(none)" entry.
+    label, tooltip
+        The form's label and the tooltip.
+    nullable
+        Offer "no layer" (``None``) first.
     accept
         Further filter: list a layer only when ``accept(layer)``.
+
+    Returns
+    -------
+    The combo box; its ``value`` is the chosen layer (or ``None``).
     """
 
-    changed = Signal()
+    def choices(_widget: Any) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in viewer.layers if isinstance(layer, types) and accept(layer)]
 
-    def __init__(
-        self,
-        viewer: Any,
-        types: tuple[type, ...],
-        optional: bool = False,
-        accept: Callable[[Any], bool] = _always,
-        parent=None,
-    ) -> None:
-        super().__init__(parent)
-        self.viewer = viewer
-        self.types = types
-        self.accept = accept
-        self.optional = optional
-        self._layers: list[Any] = []
-        self.currentIndexChanged.connect(lambda _i: self.changed.emit())
-        self.refresh()
+    return ComboBox(choices=choices, nullable=nullable, label=label, tooltip=tooltip or None)
 
-    def value(self) -> Any | None:
-        """The chosen layer (``None`` when none)."""
-        i = self.currentIndex() - (1 if self.optional else 0)
-        return self._layers[i] if 0 <= i < len(self._layers) else None
 
-    def set_value(self, layer: Any | None) -> None:
-        """Choose ``layer`` (``None``: the "(none)" entry, or nothing)."""
-        offset = 1 if self.optional else 0
-        for i, candidate in enumerate(self._layers):
-            if layer is not None and candidate == layer:
-                self.setCurrentIndex(i + offset)
-                return
-        self.setCurrentIndex(0 if self.optional else -1)
-
-    def refresh(self) -> None:
-        """Re-list the layers, keeping the chosen one when it still exists."""
-        current = self.value()
-        self._layers = [
-            layer for layer in self.viewer.layers if isinstance(layer, self.types) and self.accept(layer)
-        ]
-        self.blockSignals(True)
-        self.clear()
-        if self.optional:
-            self.addItem("(none)")
-        for layer in self._layers:
-            self.addItem(layer.name)
-        self.blockSignals(False)
-        if current is not None and current in self._layers:
-            self.set_value(current)
-        elif self._layers and not self.optional:
-            self.setCurrentIndex(0)
-        else:
-            self.setCurrentIndex(0 if self.optional else -1)
-        self.changed.emit()
-
-    def layers(self) -> list[Any]:
-        """The layers listed, in order."""
-        return list(self._layers)
+def refresh_choice(combo: ComboBox) -> None:
+    """Re-list a :func:`layer_choice` in the viewer's order and names, keeping the chosen layer if it is there."""
+    current = combo.value
+    with combo.changed.blocked():
+        combo.native.clear()  # magicgui keys items by name: a renamed layer would move to the end
+        combo.reset_choices()
+        if current is not None and any(layer is current for layer in combo.choices):
+            combo.value = current
+    if combo.value is not current:
+        combo.changed.emit(combo.value)
 
 
 class LayerCheckList(QWidget):
-    """An ordered list of the viewer's image layers with check boxes and Up / Down buttons."""
+    """An ordered list of the viewer's image layers with check boxes and Up / Down buttons.
 
-    changed = Signal()
+    magicgui has no ordered multiple choice; :func:`layer_list` wraps this one as a magicgui
+    value widget. It lists nothing until :meth:`follow` gives it a viewer.
+    """
 
-    def __init__(
-        self, viewer: Any, types: tuple[type, ...], accept: Callable[[Any], bool] = _always, parent=None
-    ) -> None:
+    #: Emitted with the ticked layers (in order) when they change.
+    changed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.viewer = viewer
-        self.types = types
-        self.accept = accept
+        self.viewer: Any = None
+        self.types: tuple[type, ...] = ()
+        self.accept: Callable[[Any], bool] = _always
         self.list = QListWidget()
         self.list.setMaximumHeight(110)
         self.list.setToolTip("Tick the images to use; their order is the order of the list")
@@ -166,17 +167,23 @@ class LayerCheckList(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list, 1)
         layout.addLayout(buttons)
-        self.list.itemChanged.connect(lambda _item: self.changed.emit())
+        self.list.itemChanged.connect(lambda _item: self._emit())
+
+    def follow(self, viewer: Any, types: tuple[type, ...], accept: Callable[[Any], bool] = _always) -> None:
+        """List ``viewer``'s layers of ``types`` that ``accept`` takes, all ticked to begin with."""
+        self.viewer, self.types, self.accept = viewer, types, accept
         self.refresh(check_new=True)
+
+    def _emit(self) -> None:
+        self.changed.emit(self.value())
 
     def _items(self) -> list[QListWidgetItem]:
         return [self.list.item(i) for i in range(self.list.count())]
 
     def refresh(self, check_new: bool = False) -> None:
         """Follow the viewer: drop removed layers, rename, append new layers (unticked)."""
-        layers = [
-            layer for layer in self.viewer.layers if isinstance(layer, self.types) and self.accept(layer)
-        ]
+        listed = [] if self.viewer is None else self.viewer.layers
+        layers = [layer for layer in listed if isinstance(layer, self.types) and self.accept(layer)]
         self.list.blockSignals(True)
         kept = []
         for item in self._items():
@@ -194,7 +201,7 @@ class LayerCheckList(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, layer)
                 self.list.addItem(item)
         self.list.blockSignals(False)
-        self.changed.emit()
+        self._emit()
 
     def _move(self, delta: int) -> None:
         row = self.list.currentRow()
@@ -204,7 +211,7 @@ class LayerCheckList(QWidget):
         item = self.list.takeItem(row)
         self.list.insertItem(target, item)
         self.list.setCurrentRow(target)
-        self.changed.emit()
+        self._emit()
 
     def layers(self) -> list[Any]:
         """All listed layers, in order."""
@@ -231,4 +238,32 @@ class LayerCheckList(QWidget):
             checked = item.data(Qt.ItemDataRole.UserRole) in wanted
             item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
         self.list.blockSignals(False)
-        self.changed.emit()
+        self._emit()
+
+
+class _LayerListBackend(QBaseValueWidget):
+    """magicgui's Qt backend protocol for :class:`LayerCheckList` (value: the ticked layers)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(LayerCheckList, "value", "set_value", "changed", **kwargs)
+
+
+def layer_list(
+    viewer: Any,
+    types: tuple[type, ...],
+    *,
+    label: str,
+    tooltip: str = "",
+    accept: Callable[[Any], bool] = _always,
+) -> ValueWidget:
+    """A magicgui value widget over an ordered :class:`LayerCheckList` of the viewer's layers.
+
+    The parameters are those of :func:`layer_choice` (there is no "no layer" here: none ticked).
+
+    Returns
+    -------
+    The widget; its ``value`` is the list of ticked layers in list order, its ``native`` the list.
+    """
+    widget = ValueWidget(widget_type=_LayerListBackend, label=label, tooltip=tooltip or None)
+    widget.native.follow(viewer, types, accept)
+    return widget

@@ -6,6 +6,7 @@ worker starts, and output layers are only touched from the worker's signals.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Generator, Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.memory import explain_error  # torch-free: advice shared with the CLI
 from ..registry import Output, TaskEntry
 
 __all__ = [
@@ -24,6 +26,9 @@ __all__ = [
     "RunFailed",
     "RunPlan",
     "RunState",
+    "build_plan",
+    "explain_error",
+    "format_seconds",
     "frame_indices",
     "frame_shape",
     "hint_of",
@@ -37,6 +42,14 @@ __all__ = [
 OUTPUT_TAG = "doubledip_output"
 #: Metadata key holding a finished run's parameters, final losses, device and time.
 RESULT_KEY = "doubledip"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``m:ss`` for a duration in seconds (``?`` when unknown)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def hint_of(entry: TaskEntry) -> Any:
@@ -169,6 +182,62 @@ class RunPlan:
         return getattr(api, self.spec.stream)(*args, **self.options)
 
 
+def build_plan(spec: TaskEntry, form: Any, world_point: Sequence[float], stop: threading.Event) -> RunPlan:
+    """Copy the inputs out of the layers chosen in a task's form and check them.
+
+    Parameters
+    ----------
+    spec
+        The task's registry entry.
+    form
+        Its :class:`~napari_doubledip._qt.task_form.TaskForm` (inputs, hint, frames, options).
+    world_point
+        The viewer's current point (which frame of a stack is shown).
+    stop
+        The run's stop flag, passed to the loop.
+
+    Returns
+    -------
+    The plan, holding private copies of the frames to run.
+
+    Raises
+    ------
+    InputError
+        With a message saying what to change.
+    """
+    hint = hint_of(spec)
+    sources = form.inputs()
+    if len(sources) < spec.inputs.min_images:
+        if spec.inputs.group:
+            raise InputError(
+                f"Tick at least {spec.inputs.min_images} image layer(s) in the list (open images with "
+                "File ▸ Open, or File ▸ Open Sample ▸ napari-doubledip)."
+            )
+        raise InputError("Choose an image layer (open one, or File ▸ Open Sample ▸ napari-doubledip).")
+    if len({leading_shape(layer) for layer in sources}) > 1:
+        raise InputError("The images are stacks of different lengths; choose images of one kind.")
+    hint_layer = form.hint_picker.value if form.hint_picker is not None else None
+    if hint is not None and hint.required and hint_layer is None:
+        raise InputError(f"Choose a {hint.label.lower()} layer: {hint.help}")
+    all_frames = bool(form.all_frames.value) and bool(leading_shape(sources[0]))
+    frames = frame_indices(sources[0], world_point, all_frames)
+    images: list[Any] = []
+    hints: list[np.ndarray | None] = []
+    for index in frames:
+        frame = [read_frame(layer, index) for layer in sources]
+        images.append(frame if spec.inputs.group else frame[0])
+        if hint_layer is None:
+            hints.append(None)
+        else:
+            hints.append(read_hint(hint_layer, index, sources[0], hint.binary, frame[0].shape))
+    options = {**form.options(), "stop": stop}
+    if options["device"] in ("cpu", "auto"):
+        from ..core.devices import cpu_count
+
+        options["threads"] = max(1, cpu_count() - 1)
+    return RunPlan(spec, sources, frames, images, hints, options, all_frames)
+
+
 class RunFailed(Exception):
     """A run raised ``original`` (wrapped: the thread worker would swallow a bare RuntimeError)."""
 
@@ -210,14 +279,31 @@ def run_frames(
 
 @dataclass
 class OutputTarget:
-    """One output layer of a run and the array behind it."""
+    """One output layer of a run and the array behind it.
+
+    Attributes
+    ----------
+    layer
+        The layer (``None`` while it is still to be created, or once the user removed it).
+    pending
+        The layer is still to be created (creating napari layers is slow: one per event-loop turn).
+    replaces
+        A layer of the same output but another kind or dimensions, replaced on creation.
+    created
+        This run created the layer.
+    latest
+        The layer data of the latest snapshot (what a layer created late starts with).
+    """
 
     spec: Output
     key: str
     layer: Any
     source: Any
-    created: bool
+    pending: bool = False
+    replaces: Any = None
+    created: bool = False
     buffer: np.ndarray | None = None
+    latest: np.ndarray | None = None
     updated: bool = False
 
     def frame_array(self, plan: RunPlan, position: int, value: np.ndarray) -> np.ndarray:
@@ -250,6 +336,38 @@ class RunState:
     def elapsed(self) -> float:
         """Seconds since the run started."""
         return time.perf_counter() - self.started
+
+    def record(self) -> dict[str, Any]:
+        """What the output layers record of the finished run.
+
+        The last frame's parameters, the sources, device, time and final losses; for stacks the
+        frames done and each frame's parameters.
+        """
+        last = self.results[-1]
+        info: dict[str, Any] = dict(last.params or {})
+        info.update(
+            {
+                "sources": [layer.name for layer in self.plan.sources],
+                "device": info.get("device", self.device),
+                "elapsed": round(self.elapsed, 3),
+                "final_losses": info.get("final_losses", dict(self.last_snapshot.losses)),
+            }
+        )
+        if self.plan.frames[0]:  # a stack: which frames were processed
+            info["frames"] = [list(index) for index in self.plan.frames[: len(self.results)]]
+        if len(self.plan.frames) > 1:
+            info["per_frame"] = [dict(r.params or {}) for r in self.results]
+        return info
+
+    def progress_text(self, snapshot: Any) -> str:
+        """The progress bar's text: frame, step, time and the remaining time over all frames."""
+        n = len(self.plan.frames)
+        frame = f"frame {self.last_position + 1}/{n} · " if n > 1 else ""
+        cap = f"/{snapshot.total}" if snapshot.total else ""
+        eta = snapshot.eta
+        if eta is not None and n > 1:
+            eta += (n - self.last_position - 1) * snapshot.elapsed / max(snapshot.progress, 1e-6)
+        return f"{frame}step {snapshot.step}{cap} · {format_seconds(snapshot.elapsed)} · ETA {format_seconds(eta)}"
 
     def progress(self) -> float:
         """Overall fraction done, over all frames."""

@@ -69,7 +69,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     entry = registry.get(args.task)
     demo, out = entry.demo, Path(args.out)
-    say(f"demo: {entry.name} on a {args.size}x{args.size} sample photo (time cap {fmt_seconds(args.max_seconds)})")
+    say(
+        f"demo: {entry.name} on a {args.size}x{args.size} sample photo (time cap {fmt_seconds(args.max_seconds)})"
+    )
     sample = demo.make(args.size)
     opts: dict[str, Any] = {**api_options(args), "min_interval": 1.0}
     if args.threads:

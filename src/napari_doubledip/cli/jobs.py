@@ -24,6 +24,7 @@ class JobProgress:
         self.outputs: dict[str, Any] = {}
 
     def __call__(self, snap: Any) -> None:
+        """Keep the final snapshot's outputs; print a progress line at most every ``every`` seconds."""
         if snap.done:
             self.outputs = dict(snap.outputs)
         if self.every <= 0 or snap.done:
@@ -114,8 +115,10 @@ def read_input(path: str, frame: int | None, axes: str | None = None) -> Any:
 
 
 def _worker_device(device: str) -> str:
-    """``device``, except that ``"auto"`` on a dask worker of a multi-GPU machine picks GPU
-    ``worker index % GPU count`` (so a LocalCluster spreads its workers over the GPUs)."""
+    """The device a job runs on: ``device`` itself, or for ``"auto"`` on a multi-GPU dask worker, one GPU.
+
+    That GPU is ``worker index % GPU count``, so that a LocalCluster spreads its workers over the GPUs.
+    """
     if device != "auto":
         return device
     try:

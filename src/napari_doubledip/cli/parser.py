@@ -102,7 +102,10 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--steps", type=_positive_int, help="step cap (neither cap: the task's default)")
     run.add_argument("--max-seconds", type=_positive_float, help="time cap per job, in seconds")
     run.add_argument(
-        "--seed", type=_seed, default=0, help=f"random seed, 0 to {MAX_SEED} (default 0): same seed, same result"
+        "--seed",
+        type=_seed,
+        default=0,
+        help=f"random seed, 0 to {MAX_SEED} (default 0): same seed, same result",
     )
     run.add_argument("--net", help=f"network: {', '.join(NET_PRESETS)} (default: the task's own)")
     run.add_argument("--device", default="auto", help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps")
@@ -145,7 +148,11 @@ def _batch_options(parser: argparse.ArgumentParser) -> None:
 
 def _option_flag(group: Any, info: OptionInfo) -> None:
     """The CLI flag of a shown option: its name with dashes, plus its older spellings."""
-    kwargs: dict[str, Any] = {"dest": info.name, "default": None, "help": f"{info.help} (default {info.default})"}
+    kwargs: dict[str, Any] = {
+        "dest": info.name,
+        "default": None,
+        "help": f"{info.help} (default {info.default})",
+    }
     if isinstance(info.default, bool):
         kwargs["action"] = argparse.BooleanOptionalAction
     elif info.choices:
@@ -180,7 +187,9 @@ def _task_options(p: argparse.ArgumentParser, entry: registry.TaskEntry) -> None
             own.add_argument(f"--{aux.name}", required=aux.required, help=aux.cli_help)
         if aux.invertible:
             own.add_argument(
-                f"--invert-{aux.name}", action="store_true", help=f"nonzero {aux.name} pixels are the known ones"
+                f"--invert-{aux.name}",
+                action="store_true",
+                help=f"nonzero {aux.name} pixels are the known ones",
             )
     if entry.inputs.group:
         own.add_argument(

@@ -81,8 +81,11 @@ class Stack:
 
 @dataclass
 class Plan:
-    """What a batch will do: jobs to run, stacks to assemble, inputs already failed or skipped,
-    and notes for the user (e.g. files read one way that could be meant another)."""
+    """What a batch will do.
+
+    Jobs to run, stacks to assemble, inputs already failed or skipped, and notes for the user
+    (e.g. files read one way that could be meant another).
+    """
 
     jobs: list[Job] = field(default_factory=list)
     stacks: dict[str, Stack] = field(default_factory=dict)
@@ -133,8 +136,10 @@ def _unique_stems(files: list[Path]) -> dict[Path, str]:
 
 
 def _match_by_name(spec: str, image: Path, what: str) -> Path:
-    """The auxiliary file (mask, hints) for ``image``: ``spec`` itself if it is a file, else the
-    file of a folder or glob whose name matches the image's (``img``, ``img_<what>``, ``<what>_img``).
+    """The auxiliary file (mask, hints) for ``image``.
+
+    ``spec`` itself if it is a file, else the file of a folder or glob whose name matches the
+    image's (``img``, ``img_<what>``, ``<what>_img``).
 
     Raises
     ------
@@ -232,7 +237,12 @@ def _ext_for(path: Path) -> str:
 
 
 def output_files(
-    entry: registry.TaskEntry, name: str, out: Path, members: list[Path], stems: dict[Path, str], ext: str | None = None
+    entry: registry.TaskEntry,
+    name: str,
+    out: Path,
+    members: list[Path],
+    stems: dict[Path, str],
+    ext: str | None = None,
 ) -> dict[str, str]:
     """The files a job writes, by sidecar key: ``<name><file><ext>``, or per input ``<stem><file><ext>``.
 
@@ -372,8 +382,16 @@ class _Planner:
         base = {"task": task, "inputs": [str(f.resolve())], "options": self.opts, "aux": extra}
         if n_frames is None:
             outputs = output_files(self.entry, name, out, [f], self.stems)
-            self.add(Job(**base, name=name, label=f.name, outputs=outputs, sidecar=str(out / f"{name}.json"),
-                         request=request))
+            self.add(
+                Job(
+                    **base,
+                    name=name,
+                    label=f.name,
+                    outputs=outputs,
+                    sidecar=str(out / f"{name}.json"),
+                    request=request,
+                )
+            )
             return
         try:
             chosen = _select_frames(n_frames, frames_arg)
@@ -389,7 +407,9 @@ class _Planner:
             self.plan.skipped.append(f"{name} ({len(chosen)} frames)")
             return
         frame_dir = out / f".{name}.frames"
-        stack = Stack(f.name, chosen, n_frames, stack_outputs, str(stack_sidecar), stack_request, str(frame_dir), str(f))
+        stack = Stack(
+            f.name, chosen, n_frames, stack_outputs, str(stack_sidecar), stack_request, str(frame_dir), str(f)
+        )
         self.plan.stacks[name] = stack
         for t in chosen:
             job = Job(

@@ -15,6 +15,7 @@ import numpy as np
 __all__ = [
     "MIN_SIZE",
     "ImageLayout",
+    "centre_crops",
     "check_mask",
     "as_array",
     "from_unit",
@@ -209,6 +210,7 @@ def from_unit(unit: np.ndarray, layout: ImageLayout) -> np.ndarray:
             f"engine output has shape {unit.shape}, expected {(layout.channels, *layout.spatial_shape)}"
         )
     data = np.moveaxis(unit, 0, -1)
+    out: np.ndarray
     if layout.dtype == bool:
         out = data >= 0.5
     else:
@@ -353,3 +355,41 @@ def to_unit_jointly(
         units.append(rescaled.astype(np.float32))
         layouts.append(replace(layout, low=lo, high=hi if hi > lo else lo + 1.0))
     return units, layouts
+
+
+def centre_crops(
+    shapes: list[tuple[int, ...]], max_difference: int = 16
+) -> tuple[tuple[int, int], list[tuple[slice, slice]]]:
+    """The common centred ``(Y, X)`` area of images whose sizes differ a little.
+
+    Parameters
+    ----------
+    shapes
+        The images' shapes (``(Y, X)`` or ``(Y, X, C)``).
+    max_difference
+        Largest allowed difference in rows or columns between the biggest and the smallest image.
+
+    Returns
+    -------
+    common, crops
+        The common ``(Y, X)`` size and, per image, the slices of that area centred in it.
+
+    Raises
+    ------
+    ValueError
+        If the sizes differ by more than ``max_difference`` pixels along Y or X.
+    """
+    hs = [int(s[0]) for s in shapes]
+    ws = [int(s[1]) for s in shapes]
+    if max(hs) - min(hs) > max_difference or max(ws) - min(ws) > max_difference:
+        raise ValueError(
+            f"images cannot be aligned by their centres: their (Y, X) sizes {[s[:2] for s in shapes]} "
+            f"differ by more than {max_difference} pixels (max_size_difference); images that share a "
+            "watermark should show it at the same place and scale"
+        )
+    h, w = min(hs), min(ws)
+    crops = []
+    for hk, wk in zip(hs, ws, strict=True):
+        y0, x0 = (hk - h) // 2, (wk - w) // 2
+        crops.append((slice(y0, y0 + h), slice(x0, x0 + w)))
+    return (h, w), crops

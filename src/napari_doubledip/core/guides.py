@@ -23,7 +23,9 @@ __all__ = ["biharmonic_guide", "fill_from_neighbours", "holdout_mask", "nlm_guid
 NLM_H_PER_SIGMA = 0.8
 
 
-def holdout_mask(shape: tuple[int, int], fraction: float, seed: int, allowed: np.ndarray | None = None) -> np.ndarray:
+def holdout_mask(
+    shape: tuple[int, int], fraction: float, seed: int, allowed: np.ndarray | None = None
+) -> np.ndarray:
     """A seeded random ``(Y, X)`` boolean mask of about ``fraction`` of the ``allowed`` pixels.
 
     Parameters

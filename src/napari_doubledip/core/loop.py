@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -14,6 +13,7 @@ import numpy as np
 import torch
 
 from .devices import configure_cpu_threads, resolve_device
+from .stopping import HeldOutStop, WindowedVariance
 from .tasks.base import Result, RunContext, Task, make_generator
 
 __all__ = [
@@ -49,7 +49,9 @@ class NonFiniteLossError(FloatingPointError):
 class StopFlag(Protocol):
     """Anything with ``is_set()``, e.g. :class:`threading.Event`."""
 
-    def is_set(self) -> bool: ...
+    def is_set(self) -> bool:
+        """Whether the run should stop."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -104,69 +106,6 @@ class Snapshot:
         if p <= 0:
             return None
         return self.elapsed * (1 - p) / p
-
-
-class WindowedVariance:
-    """Early stop by windowed moving variance (ES-WMV, Wang et al. 2021).
-
-    The variance of the last ``window`` outputs (sampled every ``stride`` steps) falls while
-    the net fits structure and rises once it starts fitting noise; stop when it has not
-    reached a new minimum for ``patience`` steps, and return the outputs kept at the minimum.
-    """
-
-    def __init__(self, window: int = 16, stride: int = 5, patience: int = 400) -> None:
-        self.window = window
-        self.stride = stride
-        self.patience = patience
-        self.frames: deque[torch.Tensor] = deque(maxlen=window)
-        self.best = float("inf")
-        self.best_step = 0
-
-    def update(self, step: int, frame: torch.Tensor) -> tuple[bool, bool]:
-        """Feed one step's output; return ``(new_minimum, should_stop)``."""
-        if step % self.stride:
-            return False, False
-        self.frames.append(frame.detach().float().clone())
-        if len(self.frames) < self.window:
-            return False, False
-        stack = torch.stack(tuple(self.frames))
-        var = float(stack.var(dim=0, unbiased=False).mean())
-        if var < self.best:
-            self.best, self.best_step = var, step
-            return True, False
-        return False, step - self.best_step >= self.patience
-
-
-class HeldOutStop:
-    """Keep the outputs with the lowest held-out error; stop once it has not improved for a while.
-
-    The held-out error (:meth:`Task.validation_loss <napari_doubledip.core.tasks.base.Task.validation_loss>`)
-    is measured every ``every`` steps on the averaged outputs. The run stops when the last new
-    minimum is ``max(min_patience, patience_ratio * best_step)`` steps old: a run that is still
-    improving keeps going, and one whose minimum came late waits longer before giving up. While
-    the first outputs (step 0: a guided task's classical estimate) are still the best, the
-    generator gets ``first_patience`` steps to beat them (a plain DIP needs hundreds).
-    """
-
-    def __init__(
-        self, every: int = 5, min_patience: int = 100, patience_ratio: float = 0.5, first_patience: int = 400
-    ) -> None:
-        self.every = every
-        self.min_patience = min_patience
-        self.patience_ratio = patience_ratio
-        self.first_patience = first_patience
-        self.best = float("inf")
-        self.best_step = 0
-
-    def update(self, step: int, loss: float) -> tuple[bool, bool]:
-        """Feed the held-out error at ``step``; return ``(new_minimum, should_stop)``."""
-        if loss < self.best:
-            self.best, self.best_step = loss, step
-            return True, False
-        if self.best_step == 0:
-            return False, step >= self.first_patience
-        patience = max(self.min_patience, self.patience_ratio * self.best_step)
-        return False, step - self.best_step >= patience
 
 
 def cpu_has_native_bf16() -> bool:
@@ -255,8 +194,10 @@ def make_optimizer(groups: list[dict[str, Any]], device: torch.device) -> torch.
 
 
 def ema_decay(ema: float, step: int) -> float:
-    """Decay of the output average after ``step`` steps: ramps up as ``(1 + step) / (10 + step)``
-    to ``ema``, so the average does not drag the random first outputs along for hundreds of steps.
+    """Decay of the output average after ``step`` steps.
+
+    It ramps up as ``(1 + step) / (10 + step)`` to ``ema``, so the average does not drag the
+    random first outputs along for hundreds of steps.
     """
     return min(ema, (1.0 + step) / (10.0 + step))
 
@@ -335,7 +276,9 @@ def optimise(
         optimizer = make_optimizer(groups, dev)
         averages: dict[str, torch.Tensor] = {}
         ema_keys = task.ema_keys()
-        held_out = HeldOutStop(min_patience=task.held_out_patience)
+        held_out = HeldOutStop(
+            min_patience=task.held_out_patience, first_patience=task.held_out_first_patience
+        )
         stopper = (
             WindowedVariance(window=es_window, patience=es_patience)
             if (early_stop and task.monitor_key is not None)
@@ -432,12 +375,14 @@ def optimise(
                         held_out.update(0, float(first))
                         best = {k: v.clone() for k, v in averages.items()}
                 if use_best and step % held_out.every == 0:
-                    improved, exhausted = held_out.update(step, float(task.validation_loss(averages)))
+                    score = task.validation_loss(averages)
+                    assert score is not None  # use_best comes with a task that has held-out pixels
+                    improved, exhausted = held_out.update(step, float(score))
                     if improved:
                         best = {k: v.clone() for k, v in averages.items()}
                     if exhausted and early_stop:
                         reason = "early-stop"
-                if stopper is not None:
+                if stopper is not None and task.monitor_key is not None:
                     improved, exhausted = stopper.update(step, out[task.monitor_key])
                     if improved:
                         best = {k: v.clone() for k, v in averages.items()}
@@ -460,6 +405,12 @@ def optimise(
                 last_yielded = snapshot(False)
                 yield last_yielded
         flush()
+        if not averages:  # stopped (or out of time) before the first step: the nets' first outputs
+            with torch.no_grad(), autocast():
+                first_out = task.forward()
+            averages = {
+                k: v.detach().float() for k, v in first_out.items() if ema_keys is None or k in ema_keys
+            }
         final = snapshot(True)
         yield final
         params = {

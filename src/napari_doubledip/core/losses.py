@@ -121,3 +121,77 @@ def contrast_weights(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mean = torch.cat([dx.flatten(), dy.flatten()]).mean()
     beta = 1.0 / (2.0 * float(mean.clamp_min(1e-8)))
     return torch.exp(-beta * dx), torch.exp(-beta * dy)
+
+
+# --- cross-entropies of a soft mask (segmentation) ---------------------------------------------
+__all__ += ["PROBABILITY_EPS", "labelled_cross_entropy", "soft_cross_entropy", "sum_of_squares"]
+
+#: A mask is clamped this far inside (0, 1) before its logarithm is taken (keeps the losses finite).
+PROBABILITY_EPS = 1e-5
+
+
+def _clamped(mask: torch.Tensor) -> torch.Tensor:
+    return mask.clamp(PROBABILITY_EPS, 1 - PROBABILITY_EPS)
+
+
+def labelled_cross_entropy(
+    mask: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, count: float
+) -> torch.Tensor:
+    """Binary cross-entropy of a soft mask on labelled pixels: ``-sum(P log m + N log(1 - m)) / count``.
+
+    Parameters
+    ----------
+    mask
+        Soft mask in [0, 1].
+    positive, negative
+        0/1 maps (broadcastable) of the pixels labelled 1 and 0.
+    count
+        The number of labelled pixels the sum is divided by.
+
+    Returns
+    -------
+    The scalar loss.
+    """
+    m = _clamped(mask)
+    return -(positive * torch.log(m) + negative * torch.log(1 - m)).sum() / count
+
+
+def soft_cross_entropy(
+    mask: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, count: torch.Tensor | float
+) -> torch.Tensor:
+    """Weighted cross-entropy of a soft mask towards a soft target: ``-sum(w (p log m + (1 - p) log(1 - m))) / count``.
+
+    Parameters
+    ----------
+    mask
+        Soft mask in [0, 1].
+    target
+        Per-pixel probability ``p`` the mask is pulled towards.
+    weight
+        Per-pixel weight (e.g. the target's confidence, zero on padding).
+    count
+        What the sum is divided by.
+
+    Returns
+    -------
+    The scalar loss.
+    """
+    m = _clamped(mask)
+    return -(weight * (target * torch.log(m) + (1 - target) * torch.log(1 - m))).sum() / count
+
+
+def sum_of_squares(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``sum(weight * (pred - target)^2)``: the numerator of a masked mean squared error.
+
+    Parameters
+    ----------
+    pred, target
+        Tensors of one shape.
+    weight
+        Per-pixel weight, broadcastable.
+
+    Returns
+    -------
+    The scalar sum.
+    """
+    return (((pred - target) ** 2) * weight).sum()

@@ -306,8 +306,8 @@ def explain_error(exc: BaseException) -> str:
     if is_out_of_memory(exc):
         return (
             "The run ran out of memory. Use a region of the image (crop it) or a smaller image "
-            "(downscale it), the 'default' net preset, or a device with more memory (a GPU, or the "
-            f"CPU when the GPU is small). ({text})"
+            "(downscale it), the 'default' net preset, or a device with more memory (a GPU, or "
+            f"device 'cpu' when the GPU is small). ({text})"
         )
     if "mps" in str(exc).lower():
         return f"Apple MPS failed; choose device 'cpu'. ({text})"

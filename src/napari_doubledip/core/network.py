@@ -56,6 +56,7 @@ class NetConfig:
     negative_slope: float = 0.2
 
     def __post_init__(self) -> None:
+        """Check the settings."""
         n = len(self.channels_down)
         if n == 0 or len(self.channels_up) != n or len(self.channels_skip) != n:
             raise ValueError(
@@ -171,6 +172,7 @@ class _ConvBlock(nn.Module):
         self.slope = cfg.negative_slope
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``(B, n_nets, out_channels, Y, X)`` outputs of the nets for inputs ``z``."""
         if self.reflect and self.pad:
             p = self.pad
             # reflection needs more pixels than the padding; the deepest maps of small images
@@ -268,7 +270,8 @@ class SkipNet(nn.Module):
         """
         with torch.no_grad():
             self.head.conv.weight.zero_()
-            self.head.conv.bias.zero_()
+            if self.head.conv.bias is not None:
+                self.head.conv.bias.zero_()
 
     def init_output(self, value: float) -> None:
         """Shift the output bias so that a sigmoid output starts near ``value`` in (0, 1).
@@ -279,10 +282,14 @@ class SkipNet(nn.Module):
             return
         import numpy as np
 
+        bias = self.head.conv.bias
+        if bias is None:
+            raise RuntimeError("the output convolution has no bias to shift")
         with torch.no_grad():
-            self.head.conv.bias += float(np.log(value / (1 - value)))
+            bias += float(np.log(value / (1 - value)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """The ``(B, n_nets, out_channels, Y, X)`` outputs of the nets for the input noise ``z``."""
         y = self.head(self.body(z))
         if self.config.need_sigmoid:
             y = torch.sigmoid(y)

@@ -143,7 +143,7 @@ def check_number(name: str, value: Any, *, whole: bool = False) -> None:
         raise TypeError(f"{name} must be {kind}, got {value!r} ({type(value).__name__})")
     if not math.isfinite(float(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if whole and float(value) != int(value):
+    if whole and not float(value).is_integer():
         raise ValueError(f"{name} must be a whole number, got {value!r}")
 
 
@@ -154,7 +154,11 @@ def _check_numbers(options: TaskOptions) -> None:
         numeric_default = isinstance(default, int | float) and not isinstance(default, bool)
         if numeric_default:
             check_number(f.name, value, whole=isinstance(default, int))
-        elif isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isfinite(float(value)):
+        elif (
+            isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and not math.isfinite(float(value))
+        ):
             raise ValueError(f"{f.name} must be a finite number, got {value!r}")
         elif isinstance(value, list | tuple | np.ndarray):
             try:
@@ -177,6 +181,7 @@ class TaskOptions:
     deprecated: ClassVar[Mapping[str, str]] = {}
 
     def __post_init__(self) -> None:
+        """Check the values (:meth:`check`), then convert plain numbers to the fields' types."""
         _check_numbers(self)
         self.check()
         for f in dataclasses.fields(self):
@@ -249,6 +254,7 @@ class GeneratorOptions(TaskOptions):
     input_std: float = option(0.1, "scale of the fixed uniform noise input (the DIP papers use 0.1)")
 
     def check(self) -> None:
+        """Raise ``ValueError`` for a non-positive learning rate or input noise scale."""
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.reg_noise < 0 or self.input_std <= 0:

@@ -232,7 +232,7 @@ class TaskEntry:
     result: str = "Result"
 
     @property
-    def task_class(self) -> type:
+    def task_class(self) -> type[Any]:
         """The engine class (imports it, and torch)."""
         module, _, attr = self.task.partition(":")
         return getattr(importlib.import_module(module), attr)

@@ -21,4 +21,8 @@ def psnr_score(sample: Any, result: Any, **extra: Any) -> tuple[dict[str, Any], 
     after = psnr(result.image, sample.truth["clean"])
     arrays = {"result": result.image, **extra}
     metrics = {"psnr_input_db": before, "psnr_result_db": after}
-    return arrays, metrics, [f"PSNR against the clean photo: {before:.2f} dB (input) -> {after:.2f} dB (result)"]
+    return (
+        arrays,
+        metrics,
+        [f"PSNR against the clean photo: {before:.2f} dB (input) -> {after:.2f} dB (result)"],
+    )

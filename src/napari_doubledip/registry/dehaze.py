@@ -15,14 +15,43 @@ __all__ = ["ENTRY", "DehazeOptions", "parse_airlight"]
 
 @dataclass(frozen=True, kw_only=True)
 class DehazeOptions(GeneratorOptions):
-    """Options of :class:`~napari_doubledip.core.tasks.dehaze.DehazeTask` (see its docstring)."""
+    """Options of :class:`~napari_doubledip.core.tasks.dehaze.DehazeTask`.
+
+    Parameters
+    ----------
+    net, t_net
+        Networks of the image and the transmission generators.
+    lr, t_lr
+        Adam learning rates of the two generators.
+    t_min
+        Lowest transmission (> 0; keeps ``J = (I - A) / t + A`` bounded).
+    patch
+        Dark-channel window (``None``: :func:`default_patch_size`).
+    omega
+        Haze kept by the guide transmission (He et al.: 0.95).
+    guide
+        ``"envelope"`` or ``"dcp"``: the transmission the prior term pulls towards.
+    output
+        ``"inverse"`` or ``"generator"``: where the reported clear image comes from (see above).
+    prior_weight, prior_decay, prior_floor
+        Weight of the pull towards the guide transmission, its decay time constant (steps)
+        and the fraction of the weight that stays.
+    smooth_weight
+        Weight of the edge-aware total variation of ``t``.
+    dark_weight
+        Weight of the dark-channel (haze-free) prior on ``J``.
+    reg_noise, input_std
+        Per-step input perturbation and fixed input noise scale.
+    """
 
     t_net: Any = option("mask", "network of the transmission generator", net=True)
     t_lr: float = option(0.01, "Adam learning rate of the transmission generator")
     t_min: float = option(0.05, "lowest transmission (> 0)")
     patch: int | None = option(None, "dark-channel window (None: about 1/25 of the shorter side)")
     omega: float = option(0.95, "haze kept by the guide transmission (He et al.: 0.95)")
-    guide: str = option("envelope", "the transmission the prior term pulls towards", choices=("envelope", "dcp"))
+    guide: str = option(
+        "envelope", "the transmission the prior term pulls towards", choices=("envelope", "dcp")
+    )
     output: str = option("inverse", "where the clear image comes from", choices=("inverse", "generator"))
     prior_weight: float = option(1.0, "weight of the pull towards the guide transmission")
     prior_decay: float = option(200.0, "decay time constant (steps) of that weight")
@@ -31,6 +60,7 @@ class DehazeOptions(GeneratorOptions):
     dark_weight: float = option(0.0, "weight of the dark-channel prior on the clear image")
 
     def check(self) -> None:
+        """Check the dehazing options' ranges."""
         if self.lr <= 0 or self.t_lr <= 0:
             raise ValueError(f"lr and t_lr must be > 0, got {self.lr} and {self.t_lr}")
         super().check()
@@ -38,7 +68,10 @@ class DehazeOptions(GeneratorOptions):
             raise ValueError(f"t_min must be in (0, 1), got {self.t_min}")
         if not 0 < self.omega <= 1:
             raise ValueError(f"omega must be in (0, 1], got {self.omega}")
-        if min(self.prior_weight, self.prior_floor, self.smooth_weight, self.dark_weight) < 0 or self.prior_decay <= 0:
+        if (
+            min(self.prior_weight, self.prior_floor, self.smooth_weight, self.dark_weight) < 0
+            or self.prior_decay <= 0
+        ):
             raise ValueError(
                 "prior_weight, prior_floor, smooth_weight and dark_weight must be >= 0 and prior_decay > 0"
             )
@@ -74,7 +107,9 @@ def _demo(size: int) -> DemoSample:
     from .. import samples
 
     hazy, clean, transmission, _airlight = samples.hazy_photo(size=size)
-    return DemoSample(inputs={"input": hazy}, truth={"clean": clean, "true_transmission": transmission}, args=(hazy,))
+    return DemoSample(
+        inputs={"input": hazy}, truth={"clean": clean, "true_transmission": transmission}, args=(hazy,)
+    )
 
 
 def _score(sample: DemoSample, result: Any) -> tuple[dict[str, Any], dict[str, float], list[str]]:
@@ -92,8 +127,15 @@ ENTRY = TaskEntry(
     "(the haze colour is estimated from the image).",
     outputs=(
         Output("image", "dehazed"),
-        Output("transmission", "transmission", kind="mask", colormap="viridis", visible=False,
-               file="_transmission", tiff=True),
+        Output(
+            "transmission",
+            "transmission",
+            kind="mask",
+            colormap="viridis",
+            visible=False,
+            file="_transmission",
+            tiff=True,
+        ),
     ),
     aux=Aux(
         "airlight",

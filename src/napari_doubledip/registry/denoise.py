@@ -37,6 +37,7 @@ class ReconstructionOptions(GeneratorOptions):
     )
 
     def check(self) -> None:
+        """Check the generator options and the held-out share (0 to 0.5)."""
         super().check()
         if not isinstance(self.patch, int) or isinstance(self.patch, bool) or self.patch < 0:
             raise ValueError(f"patch must be an integer >= 0 (0: whole frame), got {self.patch!r}")
@@ -57,6 +58,7 @@ class DenoiseOptions(ReconstructionOptions):
     )
 
     def check(self) -> None:
+        """Check the reconstruction options and that the noise level is not negative."""
         super().check()
         if self.noise_sigma is not None and self.noise_sigma < 0:
             raise ValueError(f"noise_sigma must be >= 0, got {self.noise_sigma}")

@@ -18,7 +18,9 @@ __all__ = ["ENTRY", "InpaintOptions"]
 class InpaintOptions(ReconstructionOptions):
     """Options of :class:`~napari_doubledip.core.tasks.inpaint.InpaintTask`."""
 
-    keep_known: bool = option(True, "return the known pixels as given (the generator's only where missing)", shown=True)
+    keep_known: bool = option(
+        True, "return the known pixels as given (the generator's only where missing)", shown=True
+    )
 
 
 def _layers(size: int) -> list:

@@ -27,6 +27,7 @@ class SeparateOptions(GeneratorOptions):
     )
 
     def check(self) -> None:
+        """Check the separation options' ranges."""
         super().check()
         if self.alpha_lr <= 0:
             raise ValueError("lr and alpha_lr must be > 0")

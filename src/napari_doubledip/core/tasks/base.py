@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +21,11 @@ __all__ = ["NoiseInput", "PaddedImage", "Result", "RunContext", "Task", "make_ge
 SEED_STRIDE = 1000003
 SALT_STRIDE = 7919
 NETS_STRIDE = 31
+
+#: How :meth:`PaddedImage.pad` may pad (numpy's modes the tasks use).
+PadMode = Literal["symmetric", "constant", "reflect", "edge"]
+#: A task's options class.
+OptionsT = TypeVar("OptionsT", bound=TaskOptions)
 
 
 @dataclass(frozen=True)
@@ -105,16 +110,18 @@ class PaddedImage:
     @property
     def padded_shape(self) -> tuple[int, int]:
         """``(Yp, Xp)``."""
-        return tuple(self.tensor.shape[-2:])
+        height, width = self.tensor.shape[-2:]
+        return int(height), int(width)
 
-    def pad(self, unit: np.ndarray, mode: str = "symmetric") -> np.ndarray:
+    def pad(self, unit: np.ndarray, mode: PadMode = "symmetric") -> np.ndarray:
         """Pad another ``(..., Y, X)`` array of the image's size the same way."""
         extra = [(0, 0)] * (unit.ndim - 2)
         return np.pad(unit, [*extra, self.pad_y, self.pad_x], mode=mode)
 
     def to_numpy(self, t: torch.Tensor) -> np.ndarray:
         """Crop a ``(..., Yp, Xp)`` tensor back to the image and return float32 numpy."""
-        return t[(..., *self.crop)].detach().float().cpu().numpy()
+        index = (..., *self.crop)
+        return t[index].detach().float().cpu().numpy()
 
     def to_caller(self, t: torch.Tensor, layout: ImageLayout) -> np.ndarray:
         """Crop a ``(C, Yp, Xp)`` or ``(1, C, Yp, Xp)`` tensor and convert it to the caller's layout."""
@@ -146,13 +153,13 @@ class NoiseInput:
 
     def sample(self, window: tuple[slice, slice] | None = None) -> torch.Tensor:
         """The input for one training step (only its ``window`` of the frame, if given)."""
-        base = self.base if window is None else self.base[(..., *window)]
+        base = self.base if window is None else self.base[..., window[0], window[1]]
         if self.reg_noise > 0:
             return base + self.reg_noise * self._ctx.randn(*base.shape)
         return base
 
 
-class Task(abc.ABC):
+class Task(abc.ABC, Generic[OptionsT]):
     """One DIP / Double-DIP problem: its nets, how they recombine, its losses and outputs.
 
     The optimisation loop (:func:`napari_doubledip.core.loop.optimise`) calls, in order,
@@ -168,6 +175,9 @@ class Task(abc.ABC):
     monitor_key: ClassVar[str | None] = None
     #: Steps without a new held-out minimum before an early stop (see ``validation_loss``).
     held_out_patience: ClassVar[int] = 100
+    #: Steps the generators get to beat the first outputs (a guided task's classical estimate)
+    #: on the held-out pixels before an early stop.
+    held_out_first_patience: ClassVar[int] = 400
 
     @abc.abstractmethod
     def setup(self, ctx: RunContext) -> None:
@@ -196,7 +206,7 @@ class Task(abc.ABC):
         """The task's :class:`Result` from its final outputs."""
 
     #: The task's validated options (set by the subclass's ``__init__``).
-    opts: TaskOptions
+    opts: OptionsT
 
     def options(self) -> dict[str, Any]:
         """The task's settings, recorded in ``Result.params`` (JSON-friendly).
@@ -223,7 +233,7 @@ class Task(abc.ABC):
         """Error of (averaged) outputs on data the fit never saw, e.g. held-out pixels (``None``: none).
 
         When a task has one, the loop returns the outputs where it was lowest and stops the run
-        once it has not improved for a while (see :class:`~napari_doubledip.core.loop.HeldOutStop`).
+        once it has not improved for a while (see :class:`~napari_doubledip.core.stopping.HeldOutStop`).
         """
         return None
 

@@ -5,7 +5,7 @@ the transmission ``t`` (one value per pixel, in ``[t_min, 1]``) and the airlight
 colour, one value per channel). ``J`` comes from an image generator, ``t`` from a small, smooth
 mask-type generator; ``A`` is given or estimated from the dark channel (He et al. 2009).
 
-The dark-channel helpers here are vectorised numpy / scipy (no pixel loops).
+The dark-channel helpers are in :mod:`~napari_doubledip.core.priors.haze`.
 """
 
 from __future__ import annotations
@@ -15,28 +15,26 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ...registry.dehaze import DehazeOptions
 from ..conversion import to_unit_jointly
+from ..formation import blend, solve_first
 from ..losses import contrast_weights, edge_aware_smoothness
 from ..network import resolve_net_config
+from ..priors.haze import (
+    dcp_transmission,
+    default_patch_size,
+    envelope_transmission,
+    estimate_airlight,
+    soft_dark_channel,
+)
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .reconstruction import weighted_mse
 
 #: The transmission net starts at the guide's mean, kept this far inside (0, 1).
 START_MARGIN = 0.05
 
-__all__ = [
-    "DehazeResult",
-    "DehazeTask",
-    "dark_channel",
-    "dcp_transmission",
-    "default_patch_size",
-    "envelope_transmission",
-    "estimate_airlight",
-    "guided_filter",
-    "transmission_lower_bound",
-]
+__all__ = ["DehazeResult", "DehazeTask"]
 
 
 @dataclass(frozen=True)
@@ -58,167 +56,15 @@ class DehazeResult(Result):
     airlight: np.ndarray = None  # type: ignore[assignment]
 
     def record(self) -> dict[str, Any]:
+        """The airlight, for the CLI's sidecar."""
         return {"airlight": self.airlight}
 
     def summary(self) -> str:
+        """The airlight, for the widget's status line."""
         return " Airlight: " + ", ".join(f"{a:.3g}" for a in np.ravel(self.airlight)) + "."
 
 
-def default_patch_size(shape: tuple[int, int]) -> int:
-    """Dark-channel patch size for an image of ``(Y, X)`` size: odd, about 1/25 of the shorter side, >= 3.
-
-    He et al. use 15 pixels on 400-600 pixel photos; the patch must shrink with the image.
-    """
-    size = int(round(min(shape) / 25))
-    return max(3, size | 1)
-
-
-def dark_channel(unit: np.ndarray, patch: int) -> np.ndarray:
-    """Dark channel of a ``(C, Y, X)`` image: the minimum over channels and a ``patch`` x ``patch`` window."""
-    from scipy import ndimage
-
-    return ndimage.minimum_filter(unit.min(axis=0), size=int(patch), mode="nearest")
-
-
-def estimate_airlight(unit: np.ndarray, patch: int, fraction: float = 0.001) -> np.ndarray:
-    """Airlight ``(C,)`` of a unit-range ``(C, Y, X)`` hazy image from its dark channel.
-
-    Takes the brightest ``fraction`` of the dark channel (at least one pixel), the most haze-opaque
-    pixels, and returns the per-channel mean colour of the brighter half of them (by intensity): the
-    mean is robust to a single bright object, the brighter half keeps it from being pulled down by
-    the scene showing through the haze.
-    """
-    c = unit.shape[0]
-    dark = dark_channel(unit, patch).ravel()
-    n = max(1, int(round(fraction * dark.size)))
-    top = np.argpartition(dark, -n)[-n:]
-    colours = unit.reshape(c, -1)[:, top]  # (C, n)
-    intensity = colours.mean(axis=0)
-    keep = np.argsort(intensity)[len(intensity) // 2 :]
-    return colours[:, keep].mean(axis=1).astype(np.float64)
-
-
-def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Edge-preserving smoothing of ``source`` (Y, X) guided by a gray ``guide`` (He et al. 2010).
-
-    Box means via :func:`scipy.ndimage.uniform_filter` (window ``2 * radius + 1``).
-    """
-    from scipy import ndimage
-
-    size = 2 * int(radius) + 1
-    g = guide.astype(np.float64)
-    s = source.astype(np.float64)
-
-    def box(x: np.ndarray) -> np.ndarray:
-        return ndimage.uniform_filter(x, size=size, mode="reflect")
-
-    mean_g, mean_s = box(g), box(s)
-    cov = box(g * s) - mean_g * mean_s
-    var = box(g * g) - mean_g**2
-    a = cov / (var + eps)
-    b = mean_s - a * mean_g
-    return box(a) * g + box(b)
-
-
-def dcp_transmission(
-    unit: np.ndarray,
-    airlight: np.ndarray,
-    patch: int,
-    omega: float = 0.95,
-    radius: int | None = None,
-    eps: float = 1e-3,
-) -> np.ndarray:
-    """Dark-channel-prior transmission ``1 - omega * dark(I / A)``, refined by a guided filter.
-
-    Parameters
-    ----------
-    unit
-        ``(C, Y, X)`` hazy image in [0, 1].
-    airlight
-        ``(C,)`` in the same units.
-    patch
-        Dark-channel window.
-    omega
-        Keeps a little haze (He et al.: 0.95).
-    radius, eps
-        Guided-filter window radius (default ``4 * patch``) and regularisation.
-
-    Returns
-    -------
-    float32 ``(Y, X)``, not clipped.
-    """
-    a = np.maximum(np.asarray(airlight, np.float64), 1e-3)[:, None, None]
-    raw = 1.0 - omega * dark_channel(unit / a, patch)
-    guide = unit.mean(axis=0)
-    radius = 4 * patch if radius is None else radius
-    return guided_filter(guide, raw, radius, eps).astype(np.float32)
-
-
-def transmission_lower_bound(unit: np.ndarray, airlight: np.ndarray) -> np.ndarray:
-    """Per-pixel lowest transmission that keeps the clear image non-negative: ``1 - min_c(I_c / A_c)``.
-
-    From ``J = (I - A) / t + A >= 0``; equality where the clear image has a black channel.
-    """
-    a = np.maximum(np.asarray(airlight, np.float64), 1e-3)[:, None, None]
-    return 1.0 - (unit / a).min(axis=0)
-
-
-def envelope_transmission(
-    unit: np.ndarray,
-    airlight: np.ndarray,
-    omega: float = 0.95,
-    sigma: float | None = None,
-    iterations: int = 100,
-    work_size: int = 512,
-) -> np.ndarray:
-    """A smooth transmission resting on the per-pixel lower bound from below-zero clear values.
-
-    The dark-channel idea without its patches: the transmission is smooth and the clear image
-    has a black channel somewhere near every pixel, so ``t`` is the smallest smooth surface over
-    :func:`transmission_lower_bound`. Computed by repeated Gaussian smoothing of
-    ``max(t, bound)`` (``iterations`` times, ``sigma`` default ``min(Y, X) / 64``: the envelope
-    spreads over about ``sigma * sqrt(iterations)`` pixels), then ``1 - omega * (1 - t)`` keeps a
-    little haze as He et al. do. Unlike the dark channel's patch minimum it follows a depth
-    ramp instead of being piecewise constant, and needs no edge-aware refinement. Images whose
-    shorter side exceeds ``work_size`` are processed on a coarser grid of the bound's block
-    maxima (the cost stays that of a ``work_size`` image) and interpolated back.
-
-    Returns
-    -------
-    float32 ``(Y, X)``, not clipped.
-    """
-    from scipy import ndimage
-
-    full = transmission_lower_bound(unit, airlight)
-    if sigma is None:
-        sigma = max(1.0, min(full.shape) / 64)
-    # the envelope is smooth: on large images compute it on a grid of block maxima of the bound
-    # (a block's maximum keeps the envelope above every pixel of it) and interpolate back
-    factor = max(1, int(np.ceil(min(full.shape) / work_size)))
-    bound = full
-    if factor > 1:
-        h, w = full.shape
-        padded = np.pad(full, ((0, (-h) % factor), (0, (-w) % factor)), mode="edge")
-        bound = padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor).max(
-            axis=(1, 3)
-        )
-    t = bound.copy()
-    for _ in range(int(iterations)):
-        t = ndimage.gaussian_filter(np.maximum(t, bound), sigma / factor, mode="nearest")
-    if factor > 1:
-        coords = [(np.arange(n) + 0.5) / factor - 0.5 for n in full.shape]
-        grid = np.meshgrid(*coords, indexing="ij")
-        t = ndimage.map_coordinates(t, grid, order=1, mode="nearest")
-    return (1.0 - omega * (1.0 - t)).astype(np.float32)
-
-
-def _soft_dark_channel(image: torch.Tensor, patch: int) -> torch.Tensor:
-    """Dark channel of a ``(1, C, Y, X)`` tensor (min over channels and a window), differentiable."""
-    darkest = image.min(dim=1, keepdim=True).values
-    return -F.max_pool2d(-darkest, kernel_size=patch, stride=1, padding=patch // 2)
-
-
-class DehazeTask(Task):
+class DehazeTask(Task[DehazeOptions]):
     """Remove haze from one image with Double-DIP.
 
     Two generators: the clear image ``J`` (``net``) and the transmission ``t`` (``t_net``, a small
@@ -252,29 +98,9 @@ class DehazeTask(Task):
     airlight
         The haze colour: a scalar or one value per channel (alpha excluded), in the image's value
         range; ``None`` estimates it (:func:`estimate_airlight`).
-    net, t_net
-        Networks of the image and the transmission generators.
-    lr, t_lr
-        Adam learning rates of the two generators.
-    t_min
-        Lowest transmission (> 0; keeps ``J = (I - A) / t + A`` bounded).
-    patch
-        Dark-channel window (``None``: :func:`default_patch_size`).
-    omega
-        Haze kept by the guide transmission (He et al.: 0.95).
-    guide
-        ``"envelope"`` or ``"dcp"``: the transmission the prior term pulls towards.
-    output
-        ``"inverse"`` or ``"generator"``: where the reported clear image comes from (see above).
-    prior_weight, prior_decay, prior_floor
-        Weight of the pull towards the guide transmission, its decay time constant (steps)
-        and the fraction of the weight that stays.
-    smooth_weight
-        Weight of the edge-aware total variation of ``t``.
-    dark_weight
-        Weight of the dark-channel (haze-free) prior on ``J``.
-    reg_noise, input_std
-        Per-step input perturbation and fixed input noise scale.
+    options, **kwargs
+        :class:`~napari_doubledip.registry.dehaze.DehazeOptions`, as an object and/or keywords (its
+        docstring explains each option, and the measurements behind the defaults).
     """
 
     name = "dehaze"
@@ -326,12 +152,14 @@ class DehazeTask(Task):
     def airlight_unit(self) -> np.ndarray:
         """The airlight ``(C,)`` in unit range (estimated on first use unless given)."""
         self.prepare()
+        assert self._airlight is not None  # set by prepare()
         return self._airlight
 
     @property
     def t_prior(self) -> np.ndarray:
         """The guide transmission ``(Y, X)`` (computed on first use)."""
         self.prepare()
+        assert self._t_prior is not None  # set by prepare()
         return self._t_prior
 
     def _check_airlight(self, airlight: Any, scale: float) -> np.ndarray:
@@ -364,6 +192,7 @@ class DehazeTask(Task):
 
     # --- engine hooks --------------------------------------------------------------------------
     def setup(self, ctx: RunContext) -> None:
+        """Prepare the airlight and guide transmission, then build the two generators and their inputs."""
         self.ctx = ctx
         self.prepare()
         o = self.opts
@@ -386,12 +215,14 @@ class DehazeTask(Task):
         self.zt = NoiseInput(ctx, self.t_config.input_depth, shape, o.input_std, o.reg_noise)
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The image generator at ``lr``, the transmission generator at ``t_lr``."""
         return [
             {"params": list(self.j_net.parameters()), "lr": self.opts.lr},
             {"params": list(self.t_net.parameters()), "lr": self.opts.t_lr},
         ]
 
     def forward(self) -> dict[str, torch.Tensor]:
+        """The clear image and the transmission (kept in ``[t_min, 1]``)."""
         clear = self.j_net(self.zj.sample())[:, 0]  # (1, C, Yp, Xp)
         t = self.t_net(self.zt.sample())[:, 0]  # (1, 1, Yp, Xp)
         t = self.t_min + (1 - self.t_min) * t
@@ -404,16 +235,15 @@ class DehazeTask(Task):
         return o.prior_weight * (o.prior_floor + (1 - o.prior_floor) * fading)
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reconstruction through the haze model, pull towards the guide, edge-aware smoothness (and dark channel)."""
         clear, t = out["image"].float(), out["transmission"].float()
-        hazy = t * clear + (1 - t) * self.airlight
-        n_valid = self.valid.sum().clamp_min(1.0)
-        data = (((hazy - self.image.tensor) ** 2) * self.valid).sum() / (n_valid * self.channels)
-        prior = (((t - self.t_guide) ** 2) * self.valid).sum() / n_valid
+        data = weighted_mse(blend(t, clear, self.airlight), self.image.tensor, self.valid)
+        prior = weighted_mse(t, self.t_guide, self.valid)
         smooth = edge_aware_smoothness(t, self.edge_x, self.edge_y)
         terms = {"data": data, "t_prior": prior, "t_smooth": smooth}
         total = data + self.prior_weight_at(step) * prior + self.opts.smooth_weight * smooth
         if self.opts.dark_weight > 0:
-            dark = (_soft_dark_channel(clear, self.patch) * self.valid).sum() / n_valid
+            dark = (soft_dark_channel(clear, self.patch) * self.valid).sum() / self.valid.sum().clamp_min(1.0)
             terms["dark"] = dark
             total = total + self.opts.dark_weight * dark
         return total, terms
@@ -423,10 +253,10 @@ class DehazeTask(Task):
         if self.opts.output == "generator":
             return out["image"].float()
         t = out["transmission"].float().clamp_min(self.t_min)
-        clear = (self.image.tensor - (1 - t) * self.airlight) / t
-        return clear.clamp(0.0, 1.0)
+        return solve_first(self.image.tensor, t, self.airlight).clamp(0.0, 1.0)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The clear image in the caller's layout and the transmission."""
         t = self.image.to_numpy(out["transmission"])[0, 0]
         return {
             "image": self.image.to_caller(self.clear_image(out), self.layout),
@@ -440,6 +270,7 @@ class DehazeTask(Task):
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> DehazeResult:
+        """The :class:`DehazeResult`, with the airlight in the image's units."""
         return DehazeResult(
             history=history,
             params=params,
@@ -449,6 +280,7 @@ class DehazeTask(Task):
         )
 
     def options(self) -> dict[str, Any]:
+        """The recorded options, with the patch size, the airlight and where it came from."""
         return {
             **super().options(),
             "patch": self.patch,

@@ -59,10 +59,12 @@ class DenoiseTask(ImageReconstructionTask):
         self._recent: deque[float] = deque(maxlen=10)
 
     def compute_guide(self, unit: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+        """Non-local means of ``unit``, its ``unseen`` pixels first refilled from their neighbours."""
         filled = fill_from_neighbours(unit, unseen, noise_sigma=self.sigma, seed=self.ctx.seed)
         return nlm_guide(filled, self.sigma)
 
     def stop_reason(self, step: int, losses: dict[str, float]) -> str | None:
+        """The discrepancy principle, for a plain DIP without held-out pixels."""
         if self.guide_name != "none" or self.holdout > 0:
             # a guided fit starts below the noise level, and held-out pixels judge the fit better
             return None
@@ -73,6 +75,7 @@ class DenoiseTask(ImageReconstructionTask):
         return None
 
     def options(self) -> dict[str, Any]:
+        """The recorded settings and the noise level used (estimated or given)."""
         return {
             **super().options(),
             "noise_sigma_unit": self.sigma,

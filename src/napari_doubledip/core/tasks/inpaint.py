@@ -37,6 +37,9 @@ class InpaintTask(ImageReconstructionTask):
     guide_as_input = False
     # without noise there is little to over-fit: held-out error keeps falling slowly for long
     held_out_patience = 400
+    # the generator builds the image from noise: it needs more than a thousand steps to pass
+    # biharmonic filling where it can (80% missing, 128^2: from about step 700, BENCHMARKS.md)
+    held_out_first_patience = 3000
 
     def __init__(
         self, image: np.ndarray, mask: np.ndarray, *, options: InpaintOptions | None = None, **kwargs: Any
@@ -53,12 +56,15 @@ class InpaintTask(ImageReconstructionTask):
         self.unit, self.layout = to_unit(image, range_from=~self.missing)
 
     def fitted_pixels(self) -> np.ndarray:
+        """The known pixels."""
         return ~self.missing
 
     def compute_guide(self, unit: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+        """Biharmonic filling of the ``unseen`` (missing and held-out) pixels."""
         return biharmonic_guide(unit, unseen)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The filled image; with ``keep_known`` the known pixels are the input's own, exactly."""
         if not self.opts.keep_known:
             return super().outputs(out)
         filled = from_unit(self.image.to_numpy(self.final_image(out))[0], self.layout)
@@ -66,6 +72,7 @@ class InpaintTask(ImageReconstructionTask):
         return {"image": np.where(missing, filled, self.original)}
 
     def options(self) -> dict[str, Any]:
+        """The recorded settings and the share of missing pixels."""
         return {
             **super().options(),
             "missing_fraction": float(self.missing.mean()),

@@ -67,7 +67,9 @@ class ImageReconstructionTask(Task):
     #: The options dataclass of the task.
     options_class: ClassVar[type[ReconstructionOptions]] = ReconstructionOptions
 
-    def __init__(self, image: np.ndarray, *, options: ReconstructionOptions | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, image: np.ndarray, *, options: ReconstructionOptions | None = None, **kwargs: Any
+    ) -> None:
         self.opts = self.options_class.build(options, **kwargs)
         self.unit, self.layout = to_unit(image)
         self.net_config = resolve_net_config(self.opts.net)
@@ -90,11 +92,14 @@ class ImageReconstructionTask(Task):
         raise NotImplementedError(f"{type(self).__name__} has no guide")
 
     def setup(self, ctx: RunContext) -> None:
+        """Pad the image, draw the held-out pixels, compute the guide, build the net and its input."""
         self.ctx = ctx
         self.image = PaddedImage(self.unit, self.net_config.size_multiple, ctx.device)
         fitted = self.fitted_pixels()
         shape = self.unit.shape[1:]
-        held = holdout_mask(shape, self.holdout, ctx.seed, fitted) if self.holdout > 0 else np.zeros(shape, bool)
+        held = (
+            holdout_mask(shape, self.holdout, ctx.seed, fitted) if self.holdout > 0 else np.zeros(shape, bool)
+        )
         if fitted is not None and held.sum() == fitted.sum():  # a tiny image: keep something to fit
             held[:] = False
         self.held_out = held
@@ -124,7 +129,9 @@ class ImageReconstructionTask(Task):
                 if self.guide_residual:
                     cfg = replace(cfg, need_sigmoid=False)
         self._guide_held_errors = (
-            self._held_out_errors(self.guide) if self.guide is not None and self.held_weight is not None else None
+            self._held_out_errors(self.guide)
+            if self.guide is not None and self.held_weight is not None
+            else None
         )
         self.net = self.build_net(cfg, self.layout.channels, 1, ctx)
         if self.guide is not None and self.guide_as_input and self.guide_residual:
@@ -164,9 +171,18 @@ class ImageReconstructionTask(Task):
     def _random_window(self) -> tuple[slice, slice]:
         """A random patch window, its corner on the net's size multiple (seeded by the run)."""
         multiple = self.net_config.size_multiple
+        assert self.patch_size is not None
         (ph, pw), (yp, xp) = self.patch_size, self.image.padded_shape
-        y0 = int(torch.randint(0, (yp - ph) // multiple + 1, (1,), generator=self.ctx.generator, device=self.ctx.device))
-        x0 = int(torch.randint(0, (xp - pw) // multiple + 1, (1,), generator=self.ctx.generator, device=self.ctx.device))
+        y0 = int(
+            torch.randint(
+                0, (yp - ph) // multiple + 1, (1,), generator=self.ctx.generator, device=self.ctx.device
+            )
+        )
+        x0 = int(
+            torch.randint(
+                0, (xp - pw) // multiple + 1, (1,), generator=self.ctx.generator, device=self.ctx.device
+            )
+        )
         return slice(y0 * multiple, y0 * multiple + ph), slice(x0 * multiple, x0 * multiple + pw)
 
     def _padded(self, unit: np.ndarray) -> torch.Tensor:
@@ -182,10 +198,11 @@ class ImageReconstructionTask(Task):
         of the generator's departure from the classical estimate the unseen data confirm: 0 while
         the generator is worse than the guide, towards 1 as it gets better. Without held-out pixels: 1.
         """
-        if self.held_weight is None:
+        held, guide = self.held_weight, self.guide
+        if held is None or guide is None:
             return 1.0
-        diff = (image.float() - self.guide) * self.held_weight
-        gap = (self.image.tensor - self.guide) * self.held_weight
+        diff = (image.float() - guide) * held
+        gap = (self.image.tensor - guide) * held
         return ((diff * gap).sum() / (diff * diff).sum().clamp_min(1e-12)).clamp(0.0, 1.0)
 
     def _combined(self, out: dict[str, torch.Tensor], shifted: bool) -> torch.Tensor:
@@ -205,17 +222,19 @@ class ImageReconstructionTask(Task):
         return self._combined(out, shifted=True)
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The generator's parameters at the learning rate ``lr``."""
         return [{"params": list(self.net.parameters()), "lr": self.opts.lr}]
 
     def _generate(self, z: torch.Tensor, window: tuple[slice, slice] | None) -> torch.Tensor:
         """The generator's image for input ``z`` (on ``window`` of the frame, or all of it)."""
         if self.guide is None or not self.guide_as_input:
             return self.net(z)[:, 0]
-        guide = self.guide if window is None else self.guide[(..., *window)]
+        guide = self.guide if window is None else self.guide[..., window[0], window[1]]
         image = self.net(torch.cat([z, guide], dim=1))[:, 0]
         return guide + image if self.guide_residual else image
 
     def forward(self) -> dict[str, torch.Tensor]:
+        """One step's image (full frame), and on large images the patch the step trains on."""
         if self.patch_size is None:
             return {"image": self._generate(self.z.sample(), None)}
         # a training step on a random patch; the full frame (the outputs) every few steps
@@ -229,13 +248,15 @@ class ImageReconstructionTask(Task):
         return {"image": self._full_frame, "patch": self._generate(z, window)}
 
     def ema_keys(self) -> tuple[str, ...] | None:
+        """With patch steps only the full-frame image is averaged."""
         return ("image",) if self.patch_size is not None else None
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Mean squared error to the image over the fitted pixels (of the step's patch, if any)."""
         if "patch" in out:
             w = self._window
-            target = self.image.tensor[(..., *w)]
-            data = weighted_mse(out["patch"], target, self.weight[(..., *w)])
+            target = self.image.tensor[..., w[0], w[1]]
+            data = weighted_mse(out["patch"], target, self.weight[..., w[0], w[1]])
         else:
             data = weighted_mse(out["image"], self.image.tensor, self.weight)
         return data, {"data": data}
@@ -247,8 +268,10 @@ class ImageReconstructionTask(Task):
 
     def _held_out_errors(self, image: torch.Tensor) -> torch.Tensor:
         """Squared error per held-out pixel, summed over channels, as a flat vector."""
-        err = ((image.float() - self.image.tensor) ** 2 * self.held_weight).sum(dim=1)
-        return err[self.held_weight[:, 0] > 0]
+        held = self.held_weight
+        assert held is not None
+        err = ((image.float() - self.image.tensor) ** 2 * held).sum(dim=1)
+        return err[held[:, 0] > 0]
 
     def validation_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Held-out error of the output, as an upper confidence bound when there is a guide.
@@ -261,10 +284,10 @@ class ImageReconstructionTask(Task):
         if self.held_weight is None:
             return None
         combined = self._combined(out, shifted=False)
-        if self.guide is None:
+        base = self._guide_held_errors
+        if base is None:  # no guide: the plain held-out error
             return weighted_mse(combined, self.image.tensor, self.held_weight)
         channels = combined.shape[-3]
-        base = self._guide_held_errors
         diff = self._held_out_errors(combined) - base
         n = diff.numel()
         if n < 2:
@@ -273,14 +296,17 @@ class ImageReconstructionTask(Task):
         return (base.mean() + diff.mean() + self.CONFIDENCE_Z * spread) / channels
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The returned image in the caller's layout."""
         return {"image": self.image.to_caller(self.final_image(out), self.layout)}
 
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> Result:
+        """An :class:`ImageResult` of the final image."""
         return ImageResult(history=history, params=params, image=outputs["image"])
 
     def options(self) -> dict[str, Any]:
+        """The recorded settings, the guide used and the input's shape and dtype."""
         return {
             **super().options(),
             "guide_used": self.guide_name,

@@ -10,26 +10,36 @@ import numpy as np
 import torch
 
 from ...registry.segment import SegmentOptions
-from ..conversion import ImageLayout, to_unit
+from ..conversion import to_unit
+from ..formation import blend
 from ..losses import (
     ExclusionLoss,
     binarising_loss,
     contrast_weights,
     edge_aware_smoothness,
+    labelled_cross_entropy,
     mask_balance_loss,
+    soft_cross_entropy,
+    sum_of_squares,
 )
 from ..network import resolve_net_config
+from ..priors.segmentation import (
+    ColourModel,
+    check_hints,
+    edge_as_background,
+    first_fit_weights,
+    painted_labels,
+    pixel_features,
+    random_walk_prior,
+    refit_weights,
+)
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .reconstruction import weighted_mse
 
-__all__ = [
-    "ColourModel",
-    "SegmentResult",
-    "SegmentTask",
-    "check_hints",
-    "edge_as_background",
-    "pixel_features",
-    "random_walk_prior",
-]
+__all__ = ["SegmentResult", "SegmentTask"]
+
+#: The prior's probability is kept this far inside (0, 1) for the mask's starting logit.
+PRIOR_MARGIN = 0.02
 
 
 @dataclass(frozen=True)
@@ -51,164 +61,7 @@ class SegmentResult(Result):
     labels: np.ndarray = None  # type: ignore[assignment]
 
 
-def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
-    """Validate a hint label image (0 unknown, 1 foreground, 2 background); return it as uint8.
-
-    Refused: hints of another size, values other than 0, 1 and 2, no painted pixel, and one
-    label painted over every pixel (nothing left to segment). Strokes of one label only are
-    fine: with only foreground painted the image's edge is taken as background (``edge``).
-    """
-    h = np.asarray(hints)
-    if h.ndim != 2 or h.shape != layout.spatial_shape:
-        raise ValueError(
-            f"hints has shape {h.shape} but the image is {layout.shape}; hints must be a 2-D label "
-            f"image with the image's (Y, X) size {layout.spatial_shape}"
-        )
-    if np.issubdtype(h.dtype, np.floating) and not np.all(np.isfinite(h)):
-        raise ValueError("hints contains NaN or infinite values")
-    values = np.unique(h)
-    bad = [v for v in values.tolist() if v not in (0, 1, 2)]
-    if bad:
-        raise ValueError(
-            f"hints may only hold 0 (unknown), 1 (foreground) and 2 (background); found {bad[:5]}"
-        )
-    h = h.astype(np.uint8)
-    if not np.any(h):
-        raise ValueError(
-            "hints are all 0 (unknown): paint at least one foreground (1) or background (2) stroke, "
-            "or pass hints=None for unsupervised segmentation"
-        )
-    if np.all(h == h.flat[0]):  # one label painted over every pixel: no unknown pixel, no other side
-        side = "foreground (1)" if h.flat[0] == 1 else "background (2)"
-        raise ValueError(
-            f"hints mark every pixel as {side}: nothing is left to segment; paint a few strokes "
-            "(1 on the foreground, 2 on the background) and leave the other pixels 0 (unknown)"
-        )
-    return h
-
-
-def _painted_labels(hints: np.ndarray | None) -> set[int]:
-    """The labels (1, 2) present in a hint image; empty without hints."""
-    return set() if hints is None else set(np.unique(hints).tolist()) - {0}
-
-
-def edge_as_background(hints: np.ndarray) -> np.ndarray:
-    """``hints`` with its unpainted outer edge (the image's one-pixel frame) set to background (2).
-
-    For an object inside the frame: whatever touches the image's edge and is not painted
-    foreground belongs with the background. Painted pixels are kept; returns a new array.
-    """
-    seeds = np.array(hints, dtype=np.uint8, copy=True)
-    frame = np.zeros(seeds.shape, bool)
-    frame[0], frame[-1], frame[:, 0], frame[:, -1] = True, True, True, True
-    seeds[frame & (seeds == 0)] = 2
-    return seeds
-
-
-def pixel_features(unit: np.ndarray, window: int = 5) -> np.ndarray:
-    """Per-pixel colour/texture features ``(Y*X, D)`` of a unit-range ``(C, Y, X)`` image.
-
-    Colour (CIELAB for RGB, scaled to about [0, 1]), its local mean and its local standard
-    deviation over a ``window`` x ``window`` square (texture), each standardised over the image.
-    """
-    from scipy import ndimage
-
-    c = unit.shape[0]
-    if c == 3:
-        from skimage.color import rgb2lab
-
-        lab = rgb2lab(np.moveaxis(np.clip(unit, 0, 1), 0, -1).astype(np.float64))
-        base = np.moveaxis(lab, -1, 0) / np.array([100.0, 128.0, 128.0])[:, None, None]
-    else:
-        base = unit.astype(np.float64)
-    mean = np.stack([ndimage.uniform_filter(b, window, mode="reflect") for b in base])
-    sq = np.stack([ndimage.uniform_filter(b * b, window, mode="reflect") for b in base])
-    std = np.sqrt(np.clip(sq - mean**2, 0, None))
-    feats = np.concatenate([base, mean, std]).reshape(3 * base.shape[0], -1).T
-    feats = (feats - feats.mean(0)) / (feats.std(0) + 1e-6)
-    return feats.astype(np.float64)
-
-
-def random_walk_prior(unit: np.ndarray, hints: np.ndarray, beta: float = 60.0, window: int = 9) -> np.ndarray:
-    """Foreground probability ``(Y, X)`` of a random walk from the hints over texture features.
-
-    A random walker (Grady 2006, ``skimage.segmentation.random_walker``) on
-    :func:`pixel_features` (colour, and its local mean and spread over ``window`` pixels)
-    instead of on raw colour: inside a textured region neighbouring feature vectors stay
-    close, so the walk crosses the region's own texture easily and stops at texture changes.
-    Needs both labels among the hints. ``beta``: edge sharpness (skimage's convention).
-    """
-    import warnings
-
-    from skimage.segmentation import random_walker
-
-    if np.all(hints > 0):  # nothing left to walk to
-        return (hints == 1).astype(np.float64)
-    feats = pixel_features(unit, window).reshape(*unit.shape[1:], -1)
-    with warnings.catch_warnings():  # the "probability outside [0, 1]" tolerance note
-        warnings.simplefilter("ignore", UserWarning)
-        prob = random_walker(
-            feats, hints.astype(np.int32), beta=beta, channel_axis=-1, return_full_prob=True
-        )[0]
-    return np.clip(prob, 0.0, 1.0)
-
-
-class ColourModel:
-    """Two weighted Gaussian mixtures (foreground, background) over :func:`pixel_features`.
-
-    Fitted from soft per-pixel weights (hinted pixels and the current mask); gives the
-    foreground probability of every pixel. This is the colour/texture prior that feeds the
-    mask generator (as in GrabCut, re-estimated while the mask improves).
-    """
-
-    def __init__(self, features: np.ndarray, components: int = 3, seed: int = 0) -> None:
-        self.x = features
-        self.components = int(components)
-        self.rng = np.random.default_rng(seed)
-
-    def _fit(self, w: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
-        x, d = self.x, self.x.shape[1]
-        sel = w > 1e-3
-        k = max(1, min(self.components, int(sel.sum()) // (4 * d)))
-        xs, ws = x[sel], w[sel]
-        # weighted k-means++-like init, a few Lloyd iterations, then Gaussians per cluster
-        centres = xs[self.rng.choice(len(xs), size=k, replace=False, p=ws / ws.sum())]
-        for _ in range(5):
-            assign = ((xs[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-            for j in range(k):
-                m = assign == j
-                if m.any():
-                    centres[j] = np.average(xs[m], axis=0, weights=ws[m])
-        comps = []
-        for j in range(k):
-            m = assign == j
-            if ws[m].sum() <= 0:
-                continue
-            mu = np.average(xs[m], axis=0, weights=ws[m])
-            diff = xs[m] - mu
-            cov = (diff * ws[m, None]).T @ diff / ws[m].sum() + 0.05 * np.eye(d)
-            comps.append((float(ws[m].sum() / ws.sum()), mu, cov))
-        return comps
-
-    def _loglik(self, comps: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
-        logs = []
-        for pi, mu, cov in comps:
-            inv = np.linalg.inv(cov)
-            _, logdet = np.linalg.slogdet(cov)
-            diff = self.x - mu
-            maha = np.einsum("nd,de,ne->n", diff, inv, diff)
-            logs.append(np.log(pi) - 0.5 * (maha + logdet))
-        stacked = np.stack(logs)
-        top = stacked.max(0)
-        return top + np.log(np.exp(stacked - top).sum(0))
-
-    def probability(self, w_fg: np.ndarray, w_bg: np.ndarray) -> np.ndarray:
-        """Foreground probability per pixel from foreground/background weights ``(Y*X,)``."""
-        llr = self._loglik(self._fit(w_fg)) - self._loglik(self._fit(w_bg))
-        return 1.0 / (1.0 + np.exp(-np.clip(llr, -30, 30)))
-
-
-class SegmentTask(Task):
+class SegmentTask(Task[SegmentOptions]):
     """Split an image into a foreground and a background layer with Double-DIP.
 
     Model: ``I ≈ m * y_fg + (1 - m) * y_bg`` with two full-frame layer generators (ONE grouped
@@ -241,44 +94,9 @@ class SegmentTask(Task):
         2-D gray or ``(Y, X, C)`` image.
     hints
         Optional ``(Y, X)`` labels: 0 unknown, 1 foreground, 2 background.
-    net, mask_net
-        Layer generators' and mask generator's networks.
-    lr, mask_lr_factor
-        Adam learning rate of the layers; the mask generator's is ``lr * mask_lr_factor``.
-    exclusion_weight, hint_weight, prior_weight, smooth_weight, binarise_weight, balance_weight
-        Weights of the loss terms.
-    refit_every
-        Steps between re-fits of the colour model to the current mask (0 = fit once, from the
-        hints, the default: re-fitting to the mask lets errors feed on themselves; measured on
-        brick-on-astronaut at 128², IoU fell from 0.61 at step 75 to 0.40 at step 400 with
-        re-fits every 50 steps and stayed at 0.73 without).
-    prior
-        What the ``prior`` term pulls the mask towards: ``"walk"`` (a random walk from the hints
-        over colour/texture features, :func:`random_walk_prior`), ``"colour"`` (the Gaussian
-        mixtures of :class:`ColourModel`), or ``"auto"``: the walk when there are both foreground and
-        background seeds (painted, or the image's edge taken as background: see ``edge``), the
-        mixtures otherwise (background painted alone, or no hints).
-    walk_beta
-        Edge sharpness of the random walk.
-    edge
-        The image's outer edge: ``"background"`` (its unpainted pixels count as background
-        strokes: the object lies inside the frame, and whatever reaches the edge unpainted is
-        background), ``"free"`` (no assumption), or ``"auto"``: background when only foreground
-        is painted (nothing else tells where the background is), free otherwise. With both labels
-        painted, ``"background"`` fixes unpainted parts of the background that touch the edge
-        but look like neither painted side (mean IoU 0.83 -> 0.89 for the walk on the benchmark's
-        composites); it is wrong where the foreground itself reaches far along the edge (a
-        region split rather than an object), so it is not the default there.
-    mask_offset
-        The mask generator outputs a correction to the prior's logit, ``m = sigmoid(logit(p) +
-        net)``, so the mask starts at the prior and the Double-DIP terms move it from there
-        (default: on with the walk prior). Without it the mask net starts from noise and only
-        the ``prior`` term pulls it towards ``p``; measured on the benchmark's six composites
-        (hinted, 400 steps) that ended blurrier than the prior itself (mean IoU 0.77 vs 0.83).
-    binarise_start, binarise_ramp
-        Step where the binarising term starts, and steps over which it ramps to full weight.
-    reg_noise, input_std
-        Per-step input perturbation and fixed input noise scale.
+    options, **kwargs
+        :class:`~napari_doubledip.registry.segment.SegmentOptions`, as an object and/or keywords (its
+        docstring explains each option, and the measurements behind the defaults).
     """
 
     name = "segment"
@@ -300,7 +118,7 @@ class SegmentTask(Task):
             raise ValueError(f"image is too small to segment: {self.layout.shape}")
         self.net_config = resolve_net_config(o.net)
         self.mask_config = resolve_net_config(o.mask_net)
-        painted = _painted_labels(self.hints)
+        painted = painted_labels(self.hints)
         if o.edge == "background" and 1 not in painted:
             raise ValueError(
                 "edge='background' needs foreground strokes (label 1) in the hints; without hints "
@@ -308,8 +126,12 @@ class SegmentTask(Task):
             )
         self.edge = ("background" if painted == {1} else "free") if o.edge == "auto" else o.edge
         # the seeds the prior and the hint losses use: the user's strokes, and maybe the frame
-        self.seeds = edge_as_background(self.hints) if self.edge == "background" else self.hints
-        painted = _painted_labels(self.seeds)
+        self.seeds = (
+            edge_as_background(self.hints)
+            if self.hints is not None and self.edge == "background"
+            else self.hints
+        )
+        painted = painted_labels(self.seeds)
         if o.prior == "walk" and painted != {1, 2}:
             raise ValueError("prior='walk' needs hints with both foreground (1) and background (2) strokes")
         self.prior_method = ("walk" if painted == {1, 2} else "colour") if o.prior == "auto" else o.prior
@@ -317,23 +139,8 @@ class SegmentTask(Task):
         self.binarise_ramp = max(1, o.binarise_ramp)
 
     # --- set-up -------------------------------------------------------------------------
-    def _seed_weights(self) -> tuple[np.ndarray, np.ndarray]:
-        """Foreground/background weights for the first colour-model fit."""
-        h, w = self.layout.spatial_shape
-        if self.seeds is not None:
-            fg = (self.seeds == 1).astype(np.float64)
-            bg = (self.seeds == 2).astype(np.float64)
-            if fg.sum() == 0:  # only background painted: everything else is a foreground guess
-                fg = 0.1 * (self.seeds == 0)
-            if bg.sum() == 0:
-                bg = 0.1 * (self.seeds == 0)
-            return fg.ravel(), bg.ravel()
-        ring = max(1, min(h, w) // 32)
-        border = np.zeros((h, w), bool)
-        border[:ring], border[-ring:], border[:, :ring], border[:, -ring:] = True, True, True, True
-        return (~border).astype(np.float64).ravel() * 0.5, border.astype(np.float64).ravel()
-
     def setup(self, ctx: RunContext) -> None:
+        """Build the layer and mask generators, the hint maps, the smoothness weights and the prior (random walk or colour model)."""
         self.ctx = ctx
         multiple = max(self.net_config.size_multiple, self.mask_config.size_multiple)
         self.image = PaddedImage(self.unit, multiple, ctx.device)
@@ -357,37 +164,32 @@ class SegmentTask(Task):
         # contrast-sensitive smoothness weights
         self.edge_x, self.edge_y = contrast_weights(self.image.tensor)
         # colour/texture prior; the mixtures only where they are fitted (colour prior, re-fits)
-        self.model = None
+        self.model: ColourModel | None = None
         if self.prior_method == "colour" or o.refit_every > 0:
             self.model = ColourModel(pixel_features(self.unit), seed=ctx.seed)
-        if self.prior_method == "walk":
+        if self.prior_method == "walk" and self.seeds is not None:  # (checked: the walk has seeds)
             self._set_prior(random_walk_prior(self.unit, self.seeds, o.walk_beta).ravel())
-        else:
-            w_fg, w_bg = self._seed_weights()
+        elif self.model is not None:
+            w_fg, w_bg = first_fit_weights(self.seeds, self.layout.spatial_shape)
             self._set_prior(self.model.probability(w_fg, w_bg))
         # the mask's starting point (mask_offset) stays this first prior
-        self.prior_logit = torch.logit(self.prior.clamp(0.02, 0.98))
+        self.prior_logit = torch.logit(self.prior.clamp(PRIOR_MARGIN, 1 - PRIOR_MARGIN))
 
     def _set_prior(self, p: np.ndarray) -> None:
         prob = self.image.pad(p.reshape(self.layout.spatial_shape).astype(np.float32), mode="symmetric")
         self.prior = torch.from_numpy(prob)[None, None].to(self.ctx.device)
 
     def _refit(self, mask: torch.Tensor) -> None:
-        m = self.image.to_numpy(mask.detach())[0, 0].astype(np.float64).ravel()
-        m = np.clip(m, 0, 1)
-        w_fg, w_bg = m.copy(), 1.0 - m
-        if self.seeds is not None:
-            hv = self.seeds.ravel()
-            w_fg = np.where(hv == 1, 5.0, np.where(hv == 2, 0.0, w_fg))
-            w_bg = np.where(hv == 2, 5.0, np.where(hv == 1, 0.0, w_bg))
-        if w_fg.sum() < 10 or w_bg.sum() < 10:
-            return
-        self._set_prior(self.model.probability(w_fg, w_bg))
+        weights = refit_weights(self.image.to_numpy(mask.detach())[0, 0], self.seeds)
+        if self.model is not None and weights is not None:
+            self._set_prior(self.model.probability(*weights))
 
     def generators(self) -> list[tuple[Any, int]]:
+        """The nets :meth:`setup` builds, for the memory estimate: ``(config, count)``."""
         return [(self.net_config, 2), (self.mask_config, 1)]
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The layer generators at ``lr``, the mask generator ``mask_lr_factor`` times that."""
         return [
             {"params": list(self.layers_net.parameters()), "lr": self.opts.lr},
             {"params": list(self.mask_net.parameters()), "lr": self.opts.lr * self.opts.mask_lr_factor},
@@ -395,6 +197,7 @@ class SegmentTask(Task):
 
     # --- step ---------------------------------------------------------------------------
     def forward(self) -> dict[str, torch.Tensor]:
+        """The two layers and the mask (a correction to the prior's logit with ``mask_offset``)."""
         layers = self.layers_net(self.z.sample())  # (1, 2, C, Yp, Xp)
         mask = self.mask_net(self.zm.sample())[:, 0]  # (1, 1, Yp, Xp)
         if self.mask_offset:
@@ -402,28 +205,27 @@ class SegmentTask(Task):
         return {"layers": layers, "mask": mask}
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Blend reconstruction, exclusion, hints, prior, smoothness, binarising and balance terms."""
         o = self.opts
         if o.refit_every > 0 and step > 0 and step % o.refit_every == 0:
             self._refit(out["mask"])
         fg, bg = out["layers"][:, 0].float(), out["layers"][:, 1].float()
         m = out["mask"].float()
         target = self.image.tensor
-        n_valid = self.valid.sum() * target.shape[1]
-        recon = (((m * fg + (1 - m) * bg - target) ** 2) * self.valid).sum() / n_valid
+        recon = weighted_mse(blend(m, fg, bg), target, self.valid)
         excl = self.exclusion(fg * self.valid, bg * self.valid)
-        mc = m.clamp(1e-5, 1 - 1e-5)
         terms: dict[str, torch.Tensor] = {"recon": recon, "exclusion": excl}
         total = recon + o.exclusion_weight * excl
         if self.n_hinted > 0:
-            bce = -(self.fg_hint * torch.log(mc) + self.bg_hint * torch.log(1 - mc)).sum() / self.n_hinted
+            bce = labelled_cross_entropy(m, self.fg_hint, self.bg_hint, self.n_hinted)
             layer_fit = (
-                (((fg - target) ** 2) * self.fg_hint).sum() + (((bg - target) ** 2) * self.bg_hint).sum()
+                sum_of_squares(fg, target, self.fg_hint) + sum_of_squares(bg, target, self.bg_hint)
             ) / (self.n_hinted * target.shape[1])
             terms["hints"], terms["layer_hints"] = bce, layer_fit
             total = total + o.hint_weight * (bce + layer_fit)
         p = self.prior
         confidence = (2 * (p - 0.5)).abs() * self.valid
-        prior = -(confidence * (p * torch.log(mc) + (1 - p) * torch.log(1 - mc))).sum() / self.valid.sum()
+        prior = soft_cross_entropy(m, p, confidence, self.valid.sum())
         smooth = edge_aware_smoothness(m, self.edge_x, self.edge_y)
         ramp = min(1.0, max(0.0, (step - o.binarise_start) / self.binarise_ramp))
         binar = binarising_loss(m, self.valid)
@@ -453,6 +255,7 @@ class SegmentTask(Task):
         return bool(border.mean() > 0.5)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """Foreground, background, soft mask and labels (painted pixels honoured, sides swapped if needed)."""
         m = self._final_mask(out["mask"])
         layers = out["layers"][0]
         fg = self.image.to_caller(layers[0], self.layout)
@@ -466,6 +269,7 @@ class SegmentTask(Task):
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> SegmentResult:
+        """The :class:`SegmentResult`, with the foreground fraction."""
         mask = np.array(outputs["mask"], dtype=np.float32)
         params = {**params, "foreground_fraction": float(outputs["labels"].mean())}
         return SegmentResult(
@@ -477,6 +281,7 @@ class SegmentTask(Task):
         )
 
     def options(self) -> dict[str, Any]:
+        """The recorded options, with the prior, edge rule and hint counts actually used."""
         return {
             **super().options(),
             "prior": self.prior_method,

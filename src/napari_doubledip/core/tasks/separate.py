@@ -10,11 +10,16 @@ import torch
 
 from ...registry.separate import SeparateOptions
 from ..conversion import to_unit_jointly
+from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .reconstruction import weighted_mse
 
 __all__ = ["SeparateTask", "SeparationResult"]
+
+#: Default starting mixing weights run from the first to the second value over the N inputs.
+INITIAL_ALPHA_SPREAD = (0.6, 0.4)
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,15 @@ class SeparationResult(Result):
     alphas: np.ndarray = None  # type: ignore[assignment]
 
     def record(self) -> dict[str, Any]:
+        """The mixing weights, for the CLI's sidecar."""
         return {"alphas": self.alphas}
 
     def summary(self) -> str:
+        """The mixing weights, for the widget's status line."""
         return " Mixing weights: " + ", ".join(f"{a:.2f}" for a in np.ravel(self.alphas)) + "."
 
 
-class SeparateTask(Task):
+class SeparateTask(Task[SeparateOptions]):
     """Separate images into two transparent layers with Double-DIP.
 
     Model: each input ``I_n ≈ alpha_n * a + (1 - alpha_n) * b`` with two layer generators ``a``
@@ -101,14 +108,17 @@ class SeparateTask(Task):
         self.learn_alpha = self.n >= 2 or bool(o.learn_single_alpha)
         if o.initial_alphas is None:
             # the first layer starts with more weight in the first mixtures: the layers start apart
-            init = np.linspace(0.6, 0.4, self.n) if self.n >= 2 else np.array([0.5])
+            init = np.linspace(*INITIAL_ALPHA_SPREAD, self.n) if self.n >= 2 else np.array([0.5])
         else:
             init = np.asarray(o.initial_alphas, dtype=np.float64).ravel()
             if init.shape != (self.n,) or not np.all((init > 0) & (init < 1)):
-                raise ValueError(f"initial_alphas must be {self.n} values in (0, 1), got {o.initial_alphas!r}")
+                raise ValueError(
+                    f"initial_alphas must be {self.n} values in (0, 1), got {o.initial_alphas!r}"
+                )
         self.initial_alphas = init
 
     def setup(self, ctx: RunContext) -> None:
+        """Build the two layer generators, their input and the mixing-weight logits."""
         self.ctx = ctx
         multiple = self.net_config.size_multiple
         self.padded = [PaddedImage(u, multiple, ctx.device) for u in self.units]
@@ -116,36 +126,44 @@ class SeparateTask(Task):
         self.valid = self.padded[0].valid
         self.nets = self.build_net(self.net_config, self.layout.channels, 2, ctx, salt=1)
         self.z = NoiseInput(
-            ctx, 2 * self.net_config.input_depth, self.padded[0].padded_shape, self.opts.input_std, self.opts.reg_noise
+            ctx,
+            2 * self.net_config.input_depth,
+            self.padded[0].padded_shape,
+            self.opts.input_std,
+            self.opts.reg_noise,
         )
         logits = torch.logit(torch.as_tensor(self.initial_alphas, dtype=torch.float32))
         self.alpha_logits = torch.nn.Parameter(logits.to(ctx.device), requires_grad=self.learn_alpha)
         self.exclusion = ExclusionLoss(self.opts.exclusion_scales)
 
     def generators(self) -> list[tuple[Any, int]]:
+        """The nets :meth:`setup` builds, for the memory estimate: ``(config, count)``."""
         return [(self.net_config, 2)]
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The generators at ``lr``, the mixing weights (when learned) at ``alpha_lr``."""
         groups = [{"params": list(self.nets.parameters()), "lr": self.opts.lr}]
         if self.learn_alpha:
             groups.append({"params": [self.alpha_logits], "lr": self.opts.alpha_lr})
         return groups
 
     def forward(self) -> dict[str, torch.Tensor]:
+        """The two layers and the mixing weights."""
         layers = self.nets(self.z.sample())  # (1, 2, C, Yp, Xp)
         return {"layers": layers, "alphas": torch.sigmoid(self.alpha_logits)}
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reconstruction of every input as a blend of the layers, and their exclusion."""
         a, b = out["layers"][0, 0].float(), out["layers"][0, 1].float()
         alphas = out["alphas"].float().view(-1, 1, 1, 1)
-        mix = alphas * a[None] + (1 - alphas) * b[None]  # (N, C, Yp, Xp)
-        err = (mix - self.target) ** 2 * self.valid
-        data = err.sum() / (self.valid.sum() * self.n * a.shape[0])
+        mix = blend(alphas, a[None], b[None])  # (N, C, Yp, Xp)
+        data = weighted_mse(mix, self.target, self.valid.expand(self.n, -1, -1, -1))
         excl = self.exclusion(a[None], b[None])
         total = data + self.opts.exclusion_weight * excl
         return total, {"data": data, "exclusion": excl}
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The two layers in the first input's layout and the mixing weights."""
         padded = self.padded[0]
         layers = out["layers"][0]
         return {
@@ -157,6 +175,7 @@ class SeparateTask(Task):
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> SeparationResult:
+        """The :class:`SeparationResult`."""
         alphas = np.array(outputs["alphas"], dtype=np.float64)
         params = {**params, "alphas": alphas.tolist()}
         return SeparationResult(
@@ -164,6 +183,7 @@ class SeparateTask(Task):
         )
 
     def options(self) -> dict[str, Any]:
+        """The recorded options, with the inputs' count and the starting weights."""
         return {
             **super().options(),
             "n_inputs": self.n,

@@ -10,59 +10,18 @@ import numpy as np
 import torch
 
 from ...registry.watermark import WatermarkOptions
-from ..conversion import from_unit, mask_plane, to_unit_jointly
+from ..conversion import centre_crops, from_unit, mask_plane, to_unit_jointly
+from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
+from ..postprocess import invert_overlay, keep_watermark_parts, refine_opacity
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
+from .reconstruction import weighted_mse
 
 #: How far inside (0, 1) a learned colour starts (its logit must be finite).
 COLOUR_MARGIN = 0.02
 
-__all__ = [
-    "WatermarkResult",
-    "WatermarkTask",
-    "centre_crops",
-    "keep_watermark_parts",
-    "refine_opacity",
-]
-
-
-def centre_crops(
-    shapes: list[tuple[int, ...]], max_difference: int = 16
-) -> tuple[tuple[int, int], list[tuple[slice, slice]]]:
-    """The common centred ``(Y, X)`` area of images whose sizes differ a little.
-
-    Parameters
-    ----------
-    shapes
-        The images' shapes (``(Y, X)`` or ``(Y, X, C)``).
-    max_difference
-        Largest allowed difference in rows or columns between the biggest and the smallest image.
-
-    Returns
-    -------
-    common, crops
-        The common ``(Y, X)`` size and, per image, the slices of that area centred in it.
-
-    Raises
-    ------
-    ValueError
-        If the sizes differ by more than ``max_difference`` pixels along Y or X.
-    """
-    hs = [int(s[0]) for s in shapes]
-    ws = [int(s[1]) for s in shapes]
-    if max(hs) - min(hs) > max_difference or max(ws) - min(ws) > max_difference:
-        raise ValueError(
-            f"images cannot be aligned by their centres: their (Y, X) sizes {[s[:2] for s in shapes]} "
-            f"differ by more than {max_difference} pixels (max_size_difference); images that share a "
-            "watermark should show it at the same place and scale"
-        )
-    h, w = min(hs), min(ws)
-    crops = []
-    for hk, wk in zip(hs, ws, strict=True):
-        y0, x0 = (hk - h) // 2, (wk - w) // 2
-        crops.append((slice(y0, y0 + h), slice(x0, x0 + w)))
-    return (h, w), crops
+__all__ = ["WatermarkResult", "WatermarkTask"]
 
 
 @dataclass(frozen=True)
@@ -93,10 +52,11 @@ class WatermarkResult(Result):
     colour: np.ndarray = None  # type: ignore[assignment]
 
     def record(self) -> dict[str, Any]:
+        """The watermark's colour and the images' offsets, for the CLI's sidecar."""
         return {"colour": self.colour, "offsets": self.offsets}
 
 
-class WatermarkTask(Task):
+class WatermarkTask(Task[WatermarkOptions]):
     """Remove a watermark shared by K images (or by one image, with a hint) with Double-DIP.
 
     Model: ``I_k = m * w + (1 - m) * y_k`` with K clean generators ``y_k`` (one grouped forward
@@ -118,44 +78,9 @@ class WatermarkTask(Task):
     hint
         Optional ``(Y, X)`` array (the first image's size or the common size), nonzero where the
         watermark may be (a box or a rough mask); the mask is zero elsewhere. Required when K = 1.
-    watermark
-        ``"white"`` (default), ``"black"``, ``"learn"`` (a learned colour), or a colour in the
-        images' value range (one value per channel, or a scalar).
-    net, mask_net
-        Networks of the clean generators and of the mask generator.
-    lr, mask_lr_factor
-        Adam learning rate of the clean generators; the mask's is ``lr / mask_lr_factor``.
-    exclusion_weight
-        Weight of the exclusion loss between pairs of clean images.
-    mask_sparsity
-        Weight of an L1 penalty on the mask (mean opacity): keeps it at zero away from the
-        watermark, where a false opacity would bias the inversion.
-    mask_init
-        The mask generator's initial opacity (shifts its output bias). The data alone cannot
-        tell a false opacity from none (the clean generators absorb it), so where the mask
-        starts is where it stays away from the mark: measured at 128², 400 steps, three
-        photos, starting at 0.1 instead of 0.5 gave 31.8 vs 23.1 dB for a faint mark (opacity
-        0.25; at 0.5 the cleaned photos were worse than the inputs) and 32.2 vs 31.7 dB for
-        opacity 0.5; 0.02 gave 32.9 and 31.0.
-    clean_mask
-        Before inverting, zero the mask outside the watermark: keep pixels above the mask's Otsu
-        threshold (between the watermark's opacity and the background's false opacity), drop
-        connected parts smaller than ``min_part`` times the largest part. Measured on the
-        benchmark's three photos (128², 120 s): 20.8 dB -> 28.2 dB, mask IoU 0.66 -> 0.85; the
-        generator's mask keeps a low false opacity off the mark that the inversion amplifies.
-    refine_alpha
-        After the clean-up, re-estimate the opacity of every pixel where the mask is nonzero by
-        least squares over all K images and channels, with the generators' outputs as the
-        images under the mark (:func:`refine_opacity`): the mask generator draws smooth, soft
-        edges and a false opacity beside the mark; the per-pixel fit keeps the mark's sharp
-        edges and shrinks the rest to 0. Measured on the benchmark's three photos (128², 400
-        steps): 28.2 dB -> 31.7 dB.
-    min_part
-        Smallest kept part of the watermark, as a fraction of its largest part.
-    opaque_from, opaque_full
-        Mask values between which the output moves from the inversion to the generator.
-    max_size_difference
-        Largest size difference (pixels) that centre alignment accepts.
+    options, **kwargs
+        :class:`~napari_doubledip.registry.watermark.WatermarkOptions`, as an object and/or keywords (its
+        docstring explains each option, and the measurements behind the defaults).
     """
 
     name = "watermark"
@@ -235,6 +160,7 @@ class WatermarkTask(Task):
         return region
 
     def setup(self, ctx: RunContext) -> None:
+        """Build the clean generators, the mask generator (starting at ``mask_init``), the hint region and the colour."""
         self.ctx = ctx
         multiple = max(self.net_config.size_multiple, self.mask_config.size_multiple)
         self.padded = [PaddedImage(u, multiple, ctx.device) for u in self.units]
@@ -248,13 +174,14 @@ class WatermarkTask(Task):
         o = self.opts
         self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, o.input_std, o.reg_noise)
         self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, o.input_std, o.reg_noise)
+        self.region: torch.Tensor | None = None
         if self.hint is not None:
             region = self.padded[0].pad(self.hint.astype(np.float32), mode="constant")
             self.region = torch.from_numpy(region)[None, None].to(ctx.device)
-        else:
-            self.region = None
         # a colour at 0 or 1 has an infinite logit: start the learned colour just inside
-        start = torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(COLOUR_MARGIN, 1 - COLOUR_MARGIN)
+        start = torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(
+            COLOUR_MARGIN, 1 - COLOUR_MARGIN
+        )
         logit = torch.logit(start)
         self.colour_logit = torch.nn.Parameter(logit.to(ctx.device), requires_grad=self.learn_colour)
         self.fixed_colour = torch.as_tensor(self.initial_colour, dtype=torch.float32, device=ctx.device)
@@ -262,9 +189,11 @@ class WatermarkTask(Task):
         self.pairs = list(combinations(range(self.k), 2))
 
     def generators(self) -> list[tuple[Any, int]]:
+        """The nets :meth:`setup` builds, for the memory estimate: ``(config, count)``."""
         return [(self.net_config, self.k), (self.mask_config, 1)]
 
     def param_groups(self) -> list[dict[str, Any]]:
+        """The clean generators at ``lr``, the mask at ``lr / mask_lr_factor``, the colour (when learned) at ``lr``."""
         groups = [
             {"params": list(self.clean_nets.parameters()), "lr": self.opts.lr},
             {"params": list(self.mask_net.parameters()), "lr": self.opts.lr / self.opts.mask_lr_factor},
@@ -277,6 +206,7 @@ class WatermarkTask(Task):
         return torch.sigmoid(self.colour_logit) if self.learn_colour else self.fixed_colour
 
     def forward(self) -> dict[str, torch.Tensor]:
+        """The K clean images, the mask (inside the hint) and the watermark's colour."""
         clean = self.clean_nets(self.z.sample())[0]  # (K, C, Yp, Xp)
         mask = self.mask_net(self.zm.sample())[0]  # (1, 1, Yp, Xp)
         if self.region is not None:
@@ -284,11 +214,10 @@ class WatermarkTask(Task):
         return {"clean": clean, "mask": mask, "colour": self._colour()}
 
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Reconstruction of every image through the overlay, exclusion between pairs, mask sparsity."""
         clean, mask = out["clean"].float(), out["mask"].float()
         colour = out["colour"].float().view(1, -1, 1, 1)
-        recon = mask * colour + (1 - mask) * clean
-        err = (recon - self.target) ** 2 * self.valid
-        data = err.sum() / (self.valid.sum() * self.k * self.channels)
+        data = weighted_mse(blend(mask, colour, clean), self.target, self.valid.expand(self.k, -1, -1, -1))
         terms = {"data": data}
         total = data
         if self.pairs and self.opts.exclusion_weight > 0:
@@ -303,23 +232,8 @@ class WatermarkTask(Task):
             terms["mask_l1"] = l1
         return total, terms
 
-    def invert(self, clean: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> list[np.ndarray]:
-        """Per image, undo the overlay where it is semi-transparent; generator output where opaque.
-
-        ``clean``: ``(K, C, Y, X)`` generator outputs, ``mask``: ``(Y, X)``, ``colour``: ``(C,)``;
-        all unit range on the common area.
-        """
-        m = mask[None]
-        c = colour[:, None, None]
-        o = self.opts
-        blend = np.clip((m - o.opaque_from) / (o.opaque_full - o.opaque_from), 0.0, 1.0)
-        out = []
-        for unit, gen in zip(self.units, clean, strict=True):
-            inverted = (unit - m * c) / np.maximum(1.0 - m, 1e-3)
-            out.append(np.clip((1 - blend) * inverted + blend * gen, 0.0, 1.0))
-        return out
-
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        """The cleaned images (mask cleaned up, opacity re-fitted, overlay inverted), the watermark and its mask."""
         padded = self.padded[0]
         clean = padded.to_numpy(out["clean"])  # (K, C, Y, X)
         mask = np.clip(padded.to_numpy(out["mask"])[0, 0], 0.0, 1.0)
@@ -328,11 +242,14 @@ class WatermarkTask(Task):
         colour = out["colour"].detach().float().cpu().numpy()
         if self.opts.refine_alpha:
             mask = refine_opacity(self.units, clean, mask, colour)
-        cleaned = self.invert(clean, mask, colour)
+        cleaned = invert_overlay(
+            self.units, clean, mask, colour, self.opts.opaque_from, self.opts.opaque_full
+        )
         result: dict[str, np.ndarray] = {}
         for k, (unit, crop, layout) in enumerate(zip(cleaned, self.crops, self.layouts, strict=True)):
             full = self.full_units[k].copy()
-            full[(slice(None), *crop)] = unit
+            area = (slice(None), *crop)
+            full[area] = unit
             result[f"clean_{k}"] = from_unit(full, layout)
         lay0 = self.layouts[0]
         wm_layout = type(lay0)(
@@ -351,6 +268,7 @@ class WatermarkTask(Task):
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
     ) -> WatermarkResult:
+        """The :class:`WatermarkResult`."""
         images = [outputs[f"clean_{k}"] for k in range(self.k)]
         colour = np.array(self._colour_out)
         offsets = [(c[0].start, c[1].start) for c in self.crops]
@@ -366,6 +284,7 @@ class WatermarkTask(Task):
         )
 
     def options(self) -> dict[str, Any]:
+        """The recorded options, with the images' count, shapes and the hint's size."""
         return {
             **super().options(),
             "n_images": self.k,
@@ -374,50 +293,3 @@ class WatermarkTask(Task):
             "common_shape": list(self.common),
             "input_shapes": [list(s) for s in self.shapes],
         }
-
-
-def keep_watermark_parts(mask: np.ndarray, min_part: float = 0.025) -> np.ndarray:
-    """Zero a soft watermark mask outside its watermark.
-
-    Pixels at or below the mask's Otsu threshold, and connected parts above it smaller than
-    ``min_part`` times the largest part, are set to 0; the rest keep their opacity. A mask
-    with no clear two-level structure (nearly constant) is returned unchanged.
-    """
-    from scipy import ndimage
-    from skimage.filters import threshold_otsu
-
-    m = np.asarray(mask, np.float32)
-    if float(m.max() - m.min()) < 0.05:
-        return m
-    region = m > threshold_otsu(m)
-    labels, n = ndimage.label(region)
-    if n == 0:
-        return m
-    sizes = np.bincount(labels.ravel())[1:]
-    keep = np.zeros(n + 1, bool)
-    keep[1:] = sizes >= min_part * sizes.max()
-    return np.where(keep[labels], m, 0.0).astype(np.float32)
-
-
-def refine_opacity(
-    images: np.ndarray, generated: np.ndarray, mask: np.ndarray, colour: np.ndarray, ridge: float = 0.04
-) -> np.ndarray:
-    """Per-pixel least-squares opacity of a watermark of known colour, where ``mask > 0``.
-
-    Solves ``I_k - G_k = a (w - G_k)`` for ``a`` at each pixel over all images ``k`` and
-    channels, shrunk towards 0 by a ridge of ``ridge * (1 - mask)**2`` per image and channel:
-    where ``w - G_k`` is small the data cannot tell the opacity, and a false opacity is what the
-    inversion amplifies; where the mask itself is nearly opaque the shrinkage fades, because
-    there the inversion divides by ``1 - a`` and a small bias towards 0 leaves much of the mark
-    in the image. ``images``/``generated``: ``(K, C, Y, X)``, ``mask``: ``(Y, X)``, ``colour``:
-    ``(C,)``, all unit range. Returns the new ``(Y, X)`` mask in [0, 1], zero where ``mask`` is
-    zero.
-    """
-    c = np.asarray(colour, np.float64)[None, :, None, None]
-    g = np.asarray(generated, np.float64)
-    m = np.clip(np.asarray(mask, np.float64), 0.0, 1.0)
-    num = ((np.asarray(images, np.float64) - g) * (c - g)).sum((0, 1))
-    den = ((c - g) ** 2).sum((0, 1))
-    shrink = ridge * (1.0 - m) ** 2 * g.shape[0] * g.shape[1]
-    alpha = np.clip(num / np.maximum(den + shrink, 1e-12), 0.0, 1.0)
-    return np.where(m > 0, alpha, 0.0).astype(np.float32)

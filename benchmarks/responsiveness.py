@@ -1,0 +1,135 @@
+"""How responsive the viewer stays while a task's dock widget runs: a 10 ms QTimer on the GUI thread.
+
+    xvfb-run -a python benchmarks/responsiveness.py [--size 128] [--seconds 15] [--tasks denoise,segment]
+
+For each task: a shown viewer with the task's sample at ``--size``, its dock widget (through the
+manifest), device CPU, the default settings but a time budget of ``--seconds`` and no early stop.
+A QTimer ticks every 10 ms on the GUI thread and records when it fires; the gaps between ticks
+are the times the GUI thread was busy (a gap of ~10 ms means responsive). Reported per task:
+
+- *Run returns*: how long the Run button's handler takes (inputs copied, task built and checked,
+  output layers created, worker started);
+- *Run blocks*: the largest gap in the first second after Run (the handler plus drawing the new
+  layers);
+- *p99* and *largest gap* while training, from one second after Run to the end of the run.
+
+Prints one markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+PLUGIN = "napari-doubledip"
+TICK_MS = 10
+#: Gaps after Run that count as pressing Run, not as training (seconds).
+RUN_WINDOW_S = 1.0
+
+
+class TickRecorder:
+    """Records when a 10 ms QTimer on the GUI thread fires."""
+
+    def __init__(self) -> None:
+        from qtpy.QtCore import QTimer
+
+        self.ticks: list[float] = []
+        self.timer = QTimer()
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(lambda: self.ticks.append(time.perf_counter()))
+
+    def gaps_ms(self, start: float, end: float = float("inf")) -> np.ndarray:
+        """Gaps between ticks (ms) whose second tick falls in ``[start, end)``."""
+        t = np.asarray(self.ticks)
+        gaps = np.diff(t)
+        keep = (t[1:] >= start) & (t[1:] < end)
+        return 1000 * gaps[keep]
+
+
+def measure(task: str, size: int, seconds: float) -> dict[str, float]:
+    """Run ``task``'s widget on its sample for ``seconds`` and return the gap measures."""
+    import napari
+    from napari.layers import Image, Layer
+    from napari.qt import get_qapp
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    from napari_doubledip import registry
+
+    entry = registry.get(task)
+    viewer = napari.Viewer(show=True, title=f"responsiveness: {task}")
+    layers = [viewer.add_layer(Layer.create(*data)) for data in entry.sample.layers(size)]
+    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, entry.title)
+    widget.set_inputs([layer for layer in layers if isinstance(layer, Image)])
+    widget.max_seconds.value = seconds
+    widget.steps.value = 1_000_000
+    widget.early_stop.value = False
+    widget.device.value = "cpu"
+    app = get_qapp()
+    recorder = TickRecorder()
+    recorder.timer.start()
+    settle = QEventLoop()
+    QTimer.singleShot(1000, settle.quit)  # let the viewer draw its layers first
+    settle.exec()
+    done = QEventLoop()
+    widget.run_finished.connect(lambda _state: done.quit())
+    pressed = time.perf_counter()
+    started = widget.run()
+    returned = time.perf_counter()
+    if not started:
+        raise RuntimeError(f"{task}: the run did not start: {widget.status.text()}")
+    done.exec()
+    ended = time.perf_counter()
+    recorder.timer.stop()
+    app.processEvents()
+    state = widget.state
+    steps = state.results[-1].params.get("steps_run", 0) if state.results else 0
+    pressing = recorder.gaps_ms(pressed, pressed + RUN_WINDOW_S)
+    training = recorder.gaps_ms(pressed + RUN_WINDOW_S, ended)
+    viewer.close()
+    return {
+        "run_returns": 1000 * (returned - pressed),
+        "run_blocks": float(pressing.max()) if pressing.size else float("nan"),
+        "p99": float(np.percentile(training, 99)) if training.size else float("nan"),
+        "largest": float(training.max()) if training.size else float("nan"),
+        "ticks": float(training.size),
+        "steps": float(steps),
+    }
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Measure every task (or ``--tasks``) and print the markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--tasks", default="")
+    args = parser.parse_args(argv)
+
+    from napari_doubledip import registry
+
+    tasks = [t for t in args.tasks.split(",") if t] or [e.name for e in registry.entries() if e.sample]
+    lines = [
+        f"Viewer responsiveness at {args.size}², CPU, {args.seconds:g} s per task "
+        f"(gaps of a {TICK_MS} ms QTimer on the GUI thread)",
+        "",
+        "| task | Run returns (ms) | Run blocks (ms) | p99 gap training (ms) | largest gap training (ms) | steps |",
+        "|---|---|---|---|---|---|",
+    ]
+    print("\n".join(lines), flush=True)
+    for task in tasks:
+        m = measure(task, args.size, args.seconds)
+        row = (
+            f"| {task} | {m['run_returns']:.0f} | {m['run_blocks']:.0f} | {m['p99']:.0f} | "
+            f"{m['largest']:.0f} | {m['steps']:.0f} |"
+        )
+        lines.append(row)
+        print(row, flush=True)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

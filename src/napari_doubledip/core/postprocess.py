@@ -1,0 +1,101 @@
+"""Watermark clean-up after the fit: keep the mark's own parts, re-fit its opacity per pixel, invert it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .formation import solve_second
+
+__all__ = ["invert_overlay", "keep_watermark_parts", "refine_opacity"]
+
+#: Smallest ``1 - opacity`` the inversion divides by (an opaque pixel would divide by 0).
+MIN_TRANSPARENCY = 1e-3
+#: A mask whose values span less than this has no two-level structure to threshold.
+FLAT_MASK_SPAN = 0.05
+
+
+def keep_watermark_parts(mask: np.ndarray, min_part: float = 0.025) -> np.ndarray:
+    """Zero a soft watermark mask outside its watermark.
+
+    Pixels at or below the mask's Otsu threshold, and connected parts above it smaller than
+    ``min_part`` times the largest part, are set to 0; the rest keep their opacity. A mask
+    with no clear two-level structure (nearly constant) is returned unchanged.
+    """
+    from scipy import ndimage
+    from skimage.filters import threshold_otsu
+
+    m = np.asarray(mask, np.float32)
+    if float(m.max() - m.min()) < FLAT_MASK_SPAN:
+        return m
+    region = m > threshold_otsu(m)
+    labels, n = ndimage.label(region)
+    if n == 0:
+        return m
+    sizes = np.bincount(labels.ravel())[1:]
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = sizes >= min_part * sizes.max()
+    return np.where(keep[labels], m, 0.0).astype(np.float32)
+
+
+def refine_opacity(
+    images: np.ndarray, generated: np.ndarray, mask: np.ndarray, colour: np.ndarray, ridge: float = 0.04
+) -> np.ndarray:
+    """Per-pixel least-squares opacity of a watermark of known colour, where ``mask > 0``.
+
+    Solves ``I_k - G_k = a (w - G_k)`` for ``a`` at each pixel over all images ``k`` and
+    channels, shrunk towards 0 by a ridge of ``ridge * (1 - mask)**2`` per image and channel:
+    where ``w - G_k`` is small the data cannot tell the opacity, and a false opacity is what the
+    inversion amplifies; where the mask itself is nearly opaque the shrinkage fades, because
+    there the inversion divides by ``1 - a`` and a small bias towards 0 leaves much of the mark
+    in the image. ``images``/``generated``: ``(K, C, Y, X)``, ``mask``: ``(Y, X)``, ``colour``:
+    ``(C,)``, all unit range. Returns the new ``(Y, X)`` mask in [0, 1], zero where ``mask`` is
+    zero.
+    """
+    c = np.asarray(colour, np.float64)[None, :, None, None]
+    g = np.asarray(generated, np.float64)
+    m = np.clip(np.asarray(mask, np.float64), 0.0, 1.0)
+    num = ((np.asarray(images, np.float64) - g) * (c - g)).sum((0, 1))
+    den = ((c - g) ** 2).sum((0, 1))
+    shrink = ridge * (1.0 - m) ** 2 * g.shape[0] * g.shape[1]
+    alpha = np.clip(num / np.maximum(den + shrink, 1e-12), 0.0, 1.0)
+    return np.where(m > 0, alpha, 0.0).astype(np.float32)
+
+
+def invert_overlay(
+    images: np.ndarray,
+    generated: np.ndarray,
+    mask: np.ndarray,
+    colour: np.ndarray,
+    opaque_from: float,
+    opaque_full: float,
+) -> list[np.ndarray]:
+    """Per image, undo a semi-transparent overlay; take the generator's output where it is opaque.
+
+    Inverts ``I = m * w + (1 - m) * y`` for ``y`` (:func:`~napari_doubledip.core.formation.solve_second`),
+    which keeps all the detail where the mark is semi-transparent, and moves linearly to the
+    generator's output as ``m`` goes from ``opaque_from`` to ``opaque_full``, where the inversion
+    would amplify errors by ``1 / (1 - m)``.
+
+    Parameters
+    ----------
+    images, generated
+        ``(K, C, Y, X)`` watermarked images and the clean generators' outputs, unit range.
+    mask
+        ``(Y, X)`` opacity in [0, 1].
+    colour
+        ``(C,)`` watermark colour, unit range.
+    opaque_from, opaque_full
+        Opacities where the blend towards the generator starts and where it is complete.
+
+    Returns
+    -------
+    The K cleaned ``(C, Y, X)`` images, clipped to [0, 1].
+    """
+    m = mask[None]
+    c = colour[:, None, None]
+    blend = np.clip((m - opaque_from) / (opaque_full - opaque_from), 0.0, 1.0)
+    out = []
+    for unit, gen in zip(images, generated, strict=True):
+        inverted = solve_second(unit, m, c, floor=MIN_TRANSPARENCY)
+        out.append(np.clip((1 - blend) * inverted + blend * gen, 0.0, 1.0))
+    return out
