@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> str:
         ]
         for b in budgets:
             v = r["at"][str(int(b))]
-            cells.append("–" if v is None else (f"**{v:.2f}**" if v > r["peer"] else f"{v:.2f}"))
+            cells.append("–" if v is None else (f"**{v:.2f}**" if v > r["peer"] + 0.005 else f"{v:.2f}"))
         cells += [f"{d['steps']} ({d['steps_per_s']:.2f})", str(d["stop"]), f"{r['peak_rss_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)

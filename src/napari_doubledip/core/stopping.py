@@ -50,9 +50,10 @@ class HeldOutStop:
     The held-out error (:meth:`Task.validation_loss <napari_doubledip.core.tasks.base.Task.validation_loss>`)
     is measured every ``every`` steps on the averaged outputs. The run stops when the last new
     minimum is ``max(min_patience, patience_ratio * best_step)`` steps old: a run that is still
-    improving keeps going, and one whose minimum came late waits longer before giving up. While
-    the first outputs (step 0: a guided task's classical estimate) are still the best, the
-    generator gets ``first_patience`` steps to beat them (a plain DIP needs hundreds).
+    improving keeps going, and one whose minimum came late waits longer before giving up. It
+    never stops before ``first_patience`` steps: that long the generator may take to beat the
+    first outputs (step 0: a guided task's classical estimate; a plain DIP needs hundreds of
+    steps, and a tiny early gain must not start the shorter patience).
     """
 
     def __init__(
@@ -70,7 +71,9 @@ class HeldOutStop:
         if loss < self.best:
             self.best, self.best_step = loss, step
             return True, False
+        if step < self.first_patience:  # the generator always gets this long to beat the start
+            return False, False
         if self.best_step == 0:
-            return False, step >= self.first_patience
+            return False, True
         patience = max(self.min_patience, self.patience_ratio * self.best_step)
         return False, step - self.best_step >= patience

@@ -111,6 +111,10 @@ class ImageReconstructionTask(Task):
         fit = ~held if fitted is None else (fitted & ~held)
         self.weight = padded_weight(fit)
         self.held_weight = padded_weight(held) if held.any() else None
+        # two halves of the held-out pixels: the blend weight judged on one half is fitted on the
+        # other, so the held-out error of a blend is measured on pixels its fit never used
+        half = holdout_mask(shape, 0.5, ctx.seed + 1) & held
+        self.held_halves = (padded_weight(half), padded_weight(held & ~half)) if held.any() else None
         n_in = self.net_config.input_depth
         cfg = self.net_config
         self.guide = None
@@ -198,11 +202,15 @@ class ImageReconstructionTask(Task):
         of the generator's departure from the classical estimate the unseen data confirm: 0 while
         the generator is worse than the guide, towards 1 as it gets better. Without held-out pixels: 1.
         """
-        held, guide = self.held_weight, self.guide
-        if held is None or guide is None:
+        return self._fit_blend(image, self.held_weight)
+
+    def _fit_blend(self, image: torch.Tensor, pixels: torch.Tensor | None) -> torch.Tensor | float:
+        """The least-squares blend weight on ``pixels`` (a padded 0/1 weight; ``None``: 1)."""
+        guide = self.guide
+        if pixels is None or guide is None:
             return 1.0
-        diff = (image.float() - guide) * held
-        gap = (self.image.tensor - guide) * held
+        diff = (image.float() - guide) * pixels
+        gap = (self.image.tensor - guide) * pixels
         return ((diff * gap).sum() / (diff * diff).sum().clamp_min(1e-12)).clamp(0.0, 1.0)
 
     def _combined(self, out: dict[str, torch.Tensor], shifted: bool) -> torch.Tensor:
@@ -212,6 +220,14 @@ class ImageReconstructionTask(Task):
         w = self._blend_weight(image)
         base = self.guide + self.guide_shift if (shifted and self.guide_shift is not None) else self.guide
         return (base + w * (image - self.guide)).clamp(0, 1)
+
+    def _cross_fitted(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The blend judged on held-out pixels: each half's weight fitted on the other half."""
+        image = out["image"].float()
+        assert self.guide is not None and self.held_halves is not None
+        first, second = self.held_halves
+        w = self._fit_blend(image, second) * first + self._fit_blend(image, first) * second
+        return (self.guide + w * (image - self.guide)).clamp(0, 1)
 
     def final_image(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """The returned ``(1, C, Yp, Xp)`` image in [0, 1] from (averaged) forward outputs.
@@ -276,17 +292,19 @@ class ImageReconstructionTask(Task):
     def validation_loss(self, out: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """Held-out error of the output, as an upper confidence bound when there is a guide.
 
-        Without a guide: the mean squared error on the held-out pixels. With one: the guide's
+        Without a guide: the mean squared error on the held-out pixels. With one: the output is
+        blended with the guide by weights fitted on the other half of the held-out pixels
+        (:meth:`_cross_fitted`, so no pixel judges a weight it helped fit), and scored as the guide's
         held-out error plus the mean paired difference to it plus ``CONFIDENCE_Z`` standard errors
         of that difference, so the guide itself scores its plain error and an output beats it
         only when it is significantly better on pixels neither saw.
         """
         if self.held_weight is None:
             return None
-        combined = self._combined(out, shifted=False)
         base = self._guide_held_errors
         if base is None:  # no guide: the plain held-out error
-            return weighted_mse(combined, self.image.tensor, self.held_weight)
+            return weighted_mse(self._combined(out, shifted=False), self.image.tensor, self.held_weight)
+        combined = self._cross_fitted(out)
         channels = combined.shape[-3]
         diff = self._held_out_errors(combined) - base
         n = diff.numel()
