@@ -50,7 +50,7 @@ class WatermarkOptions(GeneratorOptions):
         "with K >= 2 images and no hint, find the mark where the images' gradients agree; change "
         "nothing outside it (no mark found: the inputs come back unchanged)",
     )
-    support_margin: int = option(4, "pixels the estimated support is widened by")
+    support_margin: int = option(6, "pixels the estimated support is widened by")
     support_low: float = option(
         0.2, "hysteresis: outline pixels down to this fraction of the threshold join a strong outline"
     )

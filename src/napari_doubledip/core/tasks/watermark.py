@@ -517,7 +517,7 @@ def shared_gradient(units: np.ndarray, direction: tuple[np.ndarray, np.ndarray] 
 def estimate_support(
     units: np.ndarray,
     low: float = 0.2,
-    margin: int = 4,
+    margin: int = 6,
     relative: float = 0.25,
     chance_factor: float = 1.5,
     min_outline: int = 16,
