@@ -8,6 +8,7 @@ import pytest
 import napari_doubledip as dd
 from napari_doubledip.core.conversion import centre_crops
 from napari_doubledip.core.postprocess import invert_overlay, keep_watermark_parts, refine_opacity
+from napari_doubledip.core.priors.watermark import estimate_support, fill_under, keep_removals, pick_per_part
 from napari_doubledip.core.tasks.watermark import WatermarkTask
 
 FAST = {
@@ -202,3 +203,111 @@ def test_refine_opacity_keeps_near_opaque_marks_and_still_shrinks_unsure_pixels(
         refined[false].mean(),
         unridged[false].mean(),
     )
+
+
+# -- the mark's support, from what the K images share -------------------------------------------
+
+
+def _three_photos(size=64):
+    from napari_doubledip import samples
+
+    # darkened a little, so that the white mark shows on every pixel of every photo
+    return [(0.8 * samples.photo(n, size)).astype(np.float32) for n in ("astronaut", "coffee", "chelsea")]
+
+
+def _marked(photos, opacity=0.5):
+    alpha = np.zeros(photos[0].shape[:2], np.float32)
+    alpha[26:38, 14:50] = opacity  # a bar of white, shared by all
+    a = alpha[..., None]
+    return [((1 - a) * p + a).astype(np.float32) for p in photos], alpha
+
+
+def _units(images):
+    return np.stack([np.moveaxis(np.asarray(i, np.float64), -1, 0) for i in images])
+
+
+def test_estimate_support_covers_the_shared_mark_and_nothing_far_from_it():
+    images, alpha = _marked(_three_photos())
+    support, outline = estimate_support(_units(images))
+    assert support[alpha > 0].mean() > 0.95
+    assert outline.any() and np.all(support[outline])
+    far = np.ones_like(support)
+    far[18:46, 6:58] = False  # the mark widened by 8 px
+    assert not support[far].any()
+
+
+def test_estimate_support_is_empty_when_the_images_share_no_mark():
+    support, outline = estimate_support(_units(_three_photos()))
+    assert not support.any() and not outline.any()
+
+
+def test_pixels_outside_the_support_come_back_bit_identical():
+    images, alpha = _marked(_three_photos())
+    images = [(i * 255).round().astype(np.uint8) for i in images]
+    copies = [i.copy() for i in images]
+    support = WatermarkTask(images).support
+    assert support[alpha > 0].all() and not support.all()
+    result = dd.remove_watermark(images, steps=4, **FAST)
+    assert np.all(result.mask[~support] == 0)
+    for out, image, copy in zip(result.images, images, copies, strict=True):
+        np.testing.assert_array_equal(out[~support], image[~support])
+        np.testing.assert_array_equal(image, copy)
+    # and inside, the mark is (partly) undone: the bar is darker than it was
+    assert np.mean([o[alpha > 0].mean() < i[alpha > 0].mean() for o, i in zip(result.images, images)]) == 1
+
+
+def test_images_that_share_no_mark_come_back_unchanged():
+    photos = _three_photos()
+    result = dd.remove_watermark(photos, steps=3, **FAST)
+    assert np.all(result.mask == 0)
+    for out, photo in zip(result.images, photos, strict=True):
+        np.testing.assert_array_equal(out, photo)
+
+
+def test_support_off_lets_the_mask_go_anywhere():
+    images, _ = _marked(_three_photos())
+    task = WatermarkTask(images, support=False)
+    assert task.support is None and task.options()["support"] is False
+    with pytest.raises(ValueError, match="support_margin"):
+        WatermarkTask(images, support_margin=-1)
+
+
+def test_keep_removals_refuses_parts_that_keep_or_reverse_the_mark():
+    photos = _three_photos()
+    images, alpha = _marked(photos)
+    units, clean = _units(images), _units(photos)
+    support, outline = estimate_support(units)
+    changed = np.broadcast_to(support, (3, *support.shape))
+    # the true clean images: kept
+    kept, still = keep_removals(units, clean, support, outline, changed)
+    np.testing.assert_array_equal(kept, clean)
+    assert still[:, support].all()
+    # the mark laid on twice, and the mark over-corrected (its edges reversed, 1.2 times as
+    # strong): the inputs come back there
+    a = alpha[None, None]
+    for worse in ((1 - a) * units + a, clean - 1.2 * (units - clean)):
+        back, none = keep_removals(units, worse, support, outline, changed)
+        np.testing.assert_array_equal(back, units)
+        assert not none.any()
+
+
+def test_pick_per_part_takes_the_candidate_that_leaves_less_of_the_mark():
+    photos = _three_photos()
+    images, alpha = _marked(photos)
+    units, clean = _units(images), _units(photos)
+    support, outline = estimate_support(units)
+    m_true, m_none = alpha, np.zeros_like(alpha)
+    for first, second in (((units, m_none), (clean, m_true)), ((clean, m_true), (units, m_none))):
+        cleaned, mask = pick_per_part(units, [first, second], support, outline)
+        np.testing.assert_array_equal(cleaned, clean)
+        np.testing.assert_array_equal(mask, m_true)
+
+
+def test_fill_under_changes_only_the_area():
+    images, alpha = _marked(_three_photos())
+    units = _units(images)
+    area = alpha > 0
+    filled = fill_under(units, area)
+    assert filled.shape == units.shape and filled.dtype == np.float32
+    np.testing.assert_array_equal(filled[:, :, ~area], units[:, :, ~area].astype(np.float32))
+    assert np.abs(filled[:, :, area] - units[:, :, area]).mean() > 0.05  # the white bar is gone

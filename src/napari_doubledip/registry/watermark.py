@@ -87,6 +87,15 @@ class WatermarkOptions(GeneratorOptions):
     opaque_from: float = option(0.75, "mask value where the output starts moving from inversion to generator")
     opaque_full: float = option(0.95, "mask value where the output is the generator's")
     max_size_difference: int = option(16, "largest size difference (pixels) that centre alignment accepts")
+    support: bool = option(
+        True,
+        "with K >= 2 images and no hint, find the mark where the images' gradients agree; change "
+        "nothing outside it (no mark found: the inputs come back unchanged)",
+    )
+    support_margin: int = option(6, "pixels the estimated support is widened by")
+    support_low: float = option(
+        0.2, "hysteresis: outline pixels down to this fraction of the threshold join a strong outline"
+    )
 
     def check(self) -> None:
         """Check the watermark options' ranges and their consistency."""
@@ -105,6 +114,10 @@ class WatermarkOptions(GeneratorOptions):
             raise ValueError(f"mask_sparsity must be >= 0, got {self.mask_sparsity}")
         if not 0 < self.mask_init < 1:
             raise ValueError(f"mask_init must be in (0, 1), got {self.mask_init}")
+        if self.support_margin < 0:
+            raise ValueError(f"support_margin must be >= 0, got {self.support_margin}")
+        if not 0 < self.support_low <= 1:
+            raise ValueError(f"support_low must be in (0, 1], got {self.support_low}")
         if not 0 <= self.min_part < 1:
             raise ValueError(f"min_part must be in [0, 1), got {self.min_part}")
 

@@ -15,6 +15,7 @@ from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
 from ..postprocess import invert_overlay, keep_watermark_parts, refine_opacity
+from ..priors.watermark import estimate_support, fill_area, fill_under, keep_removals, pick_per_part
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 from .reconstruction import weighted_mse
 
@@ -68,7 +69,17 @@ class WatermarkTask(Task[WatermarkOptions]):
     there the estimated opacity and colour invert the overlay exactly,
     ``y = (I - m * w) / (1 - m)``, which keeps all the detail; the generators' output is blended
     in only where the mask approaches opaque (``opaque_from`` .. ``opaque_full``), where
-    inversion would amplify errors. Outside the mask the inputs come back unchanged.
+    inversion would amplify errors. Outside the mask the inputs come back unchanged, bit for bit.
+
+    With K >= 2 images and no hint (``support``), the mark is first found where the images
+    share an edge (:func:`estimate_support`: every image shows the same gradient, well above
+    what shifted images share by chance); the mask is zero outside that support, so nothing
+    else can change, and images that share no edge come back as they were. Inside, a second
+    opacity is fitted with the images filled in over the mark's strokes (:func:`fill_under`)
+    instead of the generators' outputs (this one does not depend on how many steps fit in the
+    time), each part of the mark keeps the inversion that leaves less of the shared outline
+    (:func:`pick_per_part`), and a part whose shared outline did not weaken, or an image whose
+    own edge along it did not, gets the input back (:func:`keep_removals`).
 
     Parameters
     ----------
@@ -81,6 +92,8 @@ class WatermarkTask(Task[WatermarkOptions]):
     options, **kwargs
         :class:`~napari_doubledip.registry.watermark.WatermarkOptions`, as an object and/or keywords (its
         docstring explains each option, and the measurements behind the defaults).
+    The mark's support (``support``, ``support_margin``, ``support_low``): see
+        :func:`~napari_doubledip.core.priors.watermark.estimate_support`.
     """
 
     name = "watermark"
@@ -121,7 +134,18 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.full_units = units
         self.k = len(images)
         self.channels = self.layouts[0].channels
+        self.inputs = [np.asarray(img) for img in images]
         self.hint = self._check_hint(hint)
+        self.support: np.ndarray | None = None  # estimated from the K images (no hint)
+        self.outline: np.ndarray | None = None
+        if self.hint is None and o.support and self.k >= 2:
+            self.support, self.outline = estimate_support(
+                self.units, low=o.support_low, margin=o.support_margin
+            )
+            # a second guess at what lies under the mark, independent of the steps run: each image
+            # filled in (biharmonic) over the outline's strokes
+            self.fill_area = fill_area(self.outline, self.support)
+            self.fill = fill_under(self.units, self.fill_area)
         scale = self.layouts[0].high - self.layouts[0].low
         watermark = o.watermark
         self.learn_colour = isinstance(watermark, str) and watermark == "learn"
@@ -175,8 +199,9 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, o.input_std, o.reg_noise)
         self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, o.input_std, o.reg_noise)
         self.region: torch.Tensor | None = None
-        if self.hint is not None:
-            region = self.padded[0].pad(self.hint.astype(np.float32), mode="constant")
+        area = self.hint if self.hint is not None else self.support
+        if area is not None:
+            region = self.padded[0].pad(area.astype(np.float32), mode="constant")
             self.region = torch.from_numpy(region)[None, None].to(ctx.device)
         # a colour at 0 or 1 has an infinite logit: start the learned colour just inside
         start = torch.as_tensor(self.initial_colour, dtype=torch.float32).clamp(
@@ -232,6 +257,10 @@ class WatermarkTask(Task[WatermarkOptions]):
             terms["mask_l1"] = l1
         return total, terms
 
+    def _invert(self, under: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> list[np.ndarray]:
+        """The K images with the overlay inverted, ``under`` taken where the mask is nearly opaque."""
+        return invert_overlay(self.units, under, mask, colour, self.opts.opaque_from, self.opts.opaque_full)
+
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """The cleaned images (mask cleaned up, opacity re-fitted, overlay inverted), the watermark and its mask."""
         padded = self.padded[0]
@@ -242,15 +271,30 @@ class WatermarkTask(Task[WatermarkOptions]):
         colour = out["colour"].detach().float().cpu().numpy()
         if self.opts.refine_alpha:
             mask = refine_opacity(self.units, clean, mask, colour)
-        cleaned = invert_overlay(
-            self.units, clean, mask, colour, self.opts.opaque_from, self.opts.opaque_full
-        )
+        area = self.hint if self.hint is not None else self.support
+        if area is not None:
+            mask = np.where(area, mask, 0.0).astype(np.float32)
+        cleaned = np.stack(self._invert(clean, mask, colour))
+        support, outline = self.support, self.outline
+        if support is not None and outline is not None and self.fill_area.any():
+            # the opacity fitted over the filled-in images instead of the generators' outputs;
+            # each part of the mark keeps whichever inversion leaves less of the shared outline
+            alt_mask = refine_opacity(self.units, self.fill, self.fill_area.astype(np.float32), colour)
+            alt = np.stack(self._invert(self.fill, alt_mask, colour))
+            cleaned, mask = pick_per_part(self.units, [(cleaned, mask), (alt, alt_mask)], support, outline)
+        changed = np.broadcast_to(mask > 0, cleaned.shape[:1] + mask.shape)
+        if support is not None and outline is not None:
+            cleaned, changed = keep_removals(self.units, cleaned, support, outline, changed)
         result: dict[str, np.ndarray] = {}
         for k, (unit, crop, layout) in enumerate(zip(cleaned, self.crops, self.layouts, strict=True)):
             full = self.full_units[k].copy()
-            area = (slice(None), *crop)
-            full[area] = unit
-            result[f"clean_{k}"] = from_unit(full, layout)
+            full[:, crop[0], crop[1]] = unit
+            touched = np.zeros(layout.spatial_shape, bool)
+            touched[crop] = changed[k]
+            if len(self.shapes[k]) == 3:
+                touched = touched[..., None]
+            # the input's own pixels, bit for bit, wherever the mark was not found
+            result[f"clean_{k}"] = np.where(touched, from_unit(full, layout), self.inputs[k])
         lay0 = self.layouts[0]
         wm_layout = type(lay0)(
             shape=(*self.common, *self.shapes[0][2:]),

@@ -1,0 +1,253 @@
+"""Where a watermark shared by K aligned images lies, and whether removing it worked.
+
+What the images share is the strongest cue (Dekel et al., CVPR 2017, "On the effectiveness of
+visible watermarks"): an edge of the mark is in every image at the same place, an edge of a
+photo's own scene is not. These classical estimates find the mark's support and outline, fill
+the images in under its strokes, and judge cleaned images by what is left of the shared outline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["estimate_support", "fill_area", "fill_under", "keep_removals", "pick_per_part", "shared_gradient"]
+
+
+def _gradients(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sobel gradients ``(gy, gx)`` of the channel mean of ``(K, C, Y, X)`` images, each ``(K, Y, X)``."""
+    from scipy import ndimage
+
+    grey = np.asarray(units, np.float64).mean(1)
+    gy = np.stack([ndimage.sobel(g, axis=0) for g in grey]) / 8.0
+    gx = np.stack([ndimage.sobel(g, axis=1) for g in grey]) / 8.0
+    return gy, gx
+
+
+def _median_direction(gy: np.ndarray, gx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vector of the per-pixel median gradient over the K images (0 where it vanishes)."""
+    my, mx = np.median(gy, 0), np.median(gx, 0)
+    norm = np.hypot(my, mx)
+    norm = np.where(norm > 0, norm, np.inf)
+    return my / norm, mx / norm
+
+
+def shared_gradient(units: np.ndarray, direction: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """How strongly ALL K images share an edge at each pixel.
+
+    The median over the K images of the gradient vectors outlines what they share (Dekel et
+    al., CVPR 2017); an edge of one photo's own scene moves the median little, but can still
+    leave a median of some size where two photos happen to have edges. The score here is
+    stricter: the smallest over the K images of the gradient's component along the median
+    gradient's direction, clipped at 0, so every image must show the edge, with the same sign.
+
+    Parameters
+    ----------
+    units
+        ``(K, C, Y, X)`` images in unit range, aligned (the mark at the same place).
+    direction
+        ``(dy, dx)`` unit vectors to project on instead of the images' own median direction
+        (to score other images, e.g. the cleaned ones, along the inputs' mark).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(Y, X)`` float64, >= 0, in grey levels per pixel of unit range.
+    """
+    gy, gx = _gradients(units)
+    dy, dx = _median_direction(gy, gx) if direction is None else direction
+    return np.clip((gy * dy + gx * dx).min(0), 0.0, None)
+
+
+def estimate_support(
+    units: np.ndarray,
+    low: float = 0.2,
+    margin: int = 6,
+    relative: float = 0.25,
+    chance_factor: float = 1.5,
+    min_outline: int = 16,
+    min_cluster: float = 0.1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a watermark shared by K >= 2 aligned images lies, from their shared gradients.
+
+    1. :func:`shared_gradient` of the images, and of the same images shifted against each other
+       by different amounts (what the score reaches by chance, without a shared mark).
+    2. The mark's outline: a hysteresis threshold, strong pixels above ``max(chance_factor x the
+       chance score's 99.9th percentile, relative x the score's 99.9th percentile)``, grown into
+       connected pixels above ``low`` times that.
+    3. Outline pixels in clusters (4-pixel reach) with at least ``min_outline`` pixels and
+       ``min_cluster`` times the largest cluster's count are kept; the rest is chance.
+    4. The support: the kept outline closed (3 px), its holes filled (the inside of letters
+       and logos), widened by ``margin`` pixels.
+
+    Parameters
+    ----------
+    units
+        ``(K, C, Y, X)`` aligned images in unit range.
+    low, margin, relative, chance_factor, min_outline, min_cluster
+        As above.
+
+    Returns
+    -------
+    support, outline
+        Boolean ``(Y, X)`` arrays; both all False when the images share no edge beyond chance
+        (then nothing should be changed).
+    """
+    from scipy import ndimage
+    from skimage.filters import apply_hysteresis_threshold
+
+    units = np.asarray(units, np.float64)
+    k, _, h, w = units.shape
+    score = shared_gradient(units)
+    shifts = [((i * h) // k + 7 * i, (i * w) // k + 13 * i) for i in range(k)]
+    shifted = np.stack([np.roll(u, s, axis=(-2, -1)) for u, s in zip(units, shifts, strict=True)])
+    chance = shared_gradient(shifted)
+    high = max(
+        chance_factor * float(np.percentile(chance, 99.9)), relative * float(np.percentile(score, 99.9))
+    )
+    nothing = np.zeros((h, w), bool)
+    if not high > 0:
+        return nothing, nothing
+    outline = apply_hysteresis_threshold(score, low * high, high)
+    clusters, n = ndimage.label(ndimage.binary_dilation(outline, iterations=4))
+    if n == 0:
+        return nothing, nothing
+    counts = np.asarray(ndimage.sum(outline, clusters, index=np.arange(1, n + 1)))
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = (counts >= min_outline) & (counts >= min_cluster * counts.max())
+    outline = outline & keep[clusters]
+    if not outline.any():
+        return nothing, nothing
+    body = ndimage.binary_fill_holes(ndimage.binary_closing(outline, iterations=3) | outline)
+    if margin > 0:
+        body = ndimage.binary_dilation(body, iterations=margin)
+    return body, outline
+
+
+def keep_removals(
+    units: np.ndarray, cleaned: np.ndarray, support: np.ndarray, outline: np.ndarray, changed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep a cleaned part of the support only where it removed the shared mark; else the input.
+
+    For each connected part of ``support``: if the cleaned images share at least as strong an
+    edge along the mark's outline as the inputs did (``|median over the K images of the
+    gradient along the inputs' median gradient direction|``, mean over the part's ``outline``
+    pixels; an over-correction, the edge reversed, counts too), the part is given back as the
+    inputs for all images; otherwise, each image whose own edge along the outline did not
+    weaken (``|its gradient along that direction|``, mean over those pixels) gets its input
+    back there.
+
+    Parameters
+    ----------
+    units, cleaned
+        ``(K, C, Y, X)`` inputs and cleaned images, unit range, on the common area.
+    support, outline
+        Boolean ``(Y, X)``, from :func:`estimate_support`.
+    changed
+        Boolean ``(K, Y, X)`` (or broadcastable): where each cleaned image differs from its input.
+
+    Returns
+    -------
+    cleaned, changed
+        New arrays: the cleaned images with the refused parts reset to the inputs, and where
+        they still differ.
+    """
+    from scipy import ndimage
+
+    units = np.asarray(units)
+    out = np.array(cleaned, copy=True)
+    changed = np.array(np.broadcast_to(changed, out.shape[:1] + out.shape[2:]), copy=True)
+    gy, gx = _gradients(units)
+    dy, dx = _median_direction(gy, gx)
+    proj_in = gy * dy + gx * dx  # (K, Y, X)
+    oy, ox = _gradients(out)
+    proj_out = oy * dy + ox * dx
+    shared_in = np.abs(np.median(proj_in, 0))
+    shared_out = np.abs(np.median(proj_out, 0))
+    parts, n = ndimage.label(support)
+    for part in range(1, n + 1):
+        where = parts == part
+        on_outline = where & outline
+        if not on_outline.any() or shared_out[on_outline].mean() >= shared_in[on_outline].mean():
+            refuse = np.ones(len(out), bool)
+        else:
+            refuse = np.abs(proj_out[:, on_outline]).mean(1) >= np.abs(proj_in[:, on_outline]).mean(1)
+        for k in np.flatnonzero(refuse):
+            out[k][:, where] = units[k][:, where]
+            changed[k][where] = False
+    return out, changed
+
+
+def fill_area(outline: np.ndarray, support: np.ndarray, close: int = 2, widen: int = 2) -> np.ndarray:
+    """The mark's strokes: its ``outline`` closed (``close`` px) and widened (``widen`` px), within ``support``."""
+    from scipy import ndimage
+
+    strokes = ndimage.binary_closing(outline, iterations=close) | outline
+    if widen > 0:
+        strokes = ndimage.binary_dilation(strokes, iterations=widen)
+    return strokes & support
+
+
+def fill_under(units: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Each ``(C, Y, X)`` image of ``units`` filled in over ``area`` by biharmonic inpainting.
+
+    Parameters
+    ----------
+    units
+        ``(K, C, Y, X)`` images in unit range.
+    area
+        Boolean ``(Y, X)``: the pixels to fill.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K, C, Y, X)`` float32 in [0, 1], equal to ``units`` off ``area``.
+    """
+    from skimage.restoration import inpaint_biharmonic
+
+    units = np.asarray(units, np.float32)
+    if not area.any():
+        return units.copy()
+    filled = [inpaint_biharmonic(np.moveaxis(u, 0, -1), area, channel_axis=-1) for u in units]
+    return np.clip(np.stack([np.moveaxis(f, -1, 0) for f in filled]), 0.0, 1.0).astype(np.float32)
+
+
+def pick_per_part(
+    units: np.ndarray,
+    candidates: list[tuple[np.ndarray, np.ndarray]],
+    support: np.ndarray,
+    outline: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each connected part of ``support``, the candidate that leaves the least shared outline.
+
+    Each candidate is ``(cleaned, mask)``: ``(K, C, Y, X)`` images and their ``(Y, X)`` opacity.
+    The score of a candidate on a part is the mean over the part's ``outline`` pixels of
+    ``|median over the K images of the gradient along the inputs' median gradient direction|``:
+    what is left of the mark's edges, or what an over-correction drew in their place (the
+    same edge reversed). Ties go to the first candidate.
+
+    Returns
+    -------
+    cleaned, mask
+        The combined images and opacity (copies).
+    """
+    from scipy import ndimage
+
+    gy, gx = _gradients(units)
+    dy, dx = _median_direction(gy, gx)
+    scores = []
+    for c, _ in candidates:
+        cy, cx = _gradients(c)
+        scores.append(np.abs(np.median(cy * dy + cx * dx, 0)))
+    cleaned = np.array(candidates[0][0], copy=True)
+    mask = np.array(candidates[0][1], np.float32, copy=True)
+    parts, n = ndimage.label(support)
+    for part in range(1, n + 1):
+        where = parts == part
+        on_outline = where & outline
+        if not on_outline.any():
+            continue
+        best = int(np.argmin([s[on_outline].mean() for s in scores]))
+        if best:
+            cleaned[:, :, where] = candidates[best][0][:, :, where]
+            mask[where] = candidates[best][1][where]
+    return cleaned, mask
