@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import napari_doubledip as dd
+from napari_doubledip.core.guides import estimate_noise_sigma
 from napari_doubledip.core.loop import Snapshot, WindowedVariance
-from napari_doubledip.core.tasks.denoise import estimate_noise_sigma
 
 from .conftest import psnr
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["biharmonic_guide", "fill_from_neighbours", "holdout_mask", "nlm_guide"]
+__all__ = ["biharmonic_guide", "estimate_noise_sigma", "fill_from_neighbours", "holdout_mask", "nlm_guide"]
 
 #: Non-local means filtering strength as a multiple of the noise sigma (scikit-image's example
 #: value; on our 256^2 crops it beat 0.6 and 1.0 and larger patches, see BENCHMARKS.md).
@@ -76,6 +76,18 @@ def fill_from_neighbours(
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5EED])
         out[:, holes] += rng.normal(0.0, noise_sigma, (unit.shape[0], int(holes.sum()))).astype(out.dtype)
     return out
+
+
+def estimate_noise_sigma(unit: np.ndarray) -> float:
+    """Gaussian noise standard deviation of a ``(C, Y, X)`` unit-range image.
+
+    scikit-image's ``estimate_sigma`` (median absolute deviation of the finest diagonal wavelet
+    coefficients, Donoho & Johnstone), averaged over channels: the estimate a user of
+    scikit-image's non-local means passes to it, so the guide is exactly that filter's result.
+    """
+    from skimage.restoration import estimate_sigma
+
+    return float(np.mean(estimate_sigma(np.moveaxis(unit, 0, -1), channel_axis=-1)))
 
 
 def nlm_guide(unit: np.ndarray, sigma: float) -> np.ndarray:

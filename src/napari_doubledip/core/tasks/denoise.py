@@ -8,22 +8,10 @@ from typing import Any
 import numpy as np
 
 from ...registry.denoise import DenoiseOptions
-from ..guides import fill_from_neighbours, nlm_guide
+from ..guides import estimate_noise_sigma, fill_from_neighbours, nlm_guide
 from .reconstruction import ImageReconstructionTask
 
 __all__ = ["DenoiseTask", "estimate_noise_sigma"]
-
-
-def estimate_noise_sigma(unit: np.ndarray) -> float:
-    """Gaussian noise standard deviation of a ``(C, Y, X)`` unit-range image.
-
-    scikit-image's ``estimate_sigma`` (median absolute deviation of the finest diagonal wavelet
-    coefficients, Donoho & Johnstone), averaged over channels: the estimate a user of
-    scikit-image's non-local means passes to it, so the guide is exactly that filter's result.
-    """
-    from skimage.restoration import estimate_sigma
-
-    return float(np.mean(estimate_sigma(np.moveaxis(unit, 0, -1), channel_axis=-1)))
 
 
 class DenoiseTask(ImageReconstructionTask):
