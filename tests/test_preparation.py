@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_doubledip.core.tasks import dehaze, segment
+from napari_doubledip.core.tasks import dehaze, denoise, segment
 from napari_doubledip.core.tasks.base import RunContext, make_generator
 
 
@@ -52,3 +52,15 @@ def test_dehazing_airlight_and_guide_are_computed_in_setup(image, monkeypatch):
         task.setup(_ctx())
     with pytest.raises(ValueError, match="airlight"):
         dehaze.DehazeTask(image, airlight=[0.5, 0.5])
+
+
+def test_denoising_noise_estimate_and_guide_are_computed_in_setup(image, monkeypatch):
+    monkeypatch.setattr(denoise, "estimate_noise_sigma", _refuse)
+    task = denoise.DenoiseTask(image)  # validation only: no estimate, no guide
+    with pytest.raises(Prepared):
+        task.setup(_ctx())
+    given = denoise.DenoiseTask(image, noise_sigma=0.1)  # a given level needs no estimate
+    given.setup(_ctx())
+    assert given.noise_sigma_unit == pytest.approx(0.1 / (image.max() - image.min()), rel=1e-5)
+    with pytest.raises(ValueError, match="noise_sigma"):
+        denoise.DenoiseTask(image, noise_sigma=-1.0)

@@ -38,18 +38,26 @@ class DenoiseTask(ImageReconstructionTask):
         super().__init__(image, options=options, **kwargs)
         scale = self.layout.high - self.layout.low
         noise_sigma = self.opts.noise_sigma
-        if noise_sigma is None:
-            self.sigma = estimate_noise_sigma(self.unit)
-            self.sigma_source = "estimated"
-        else:
-            self.sigma = float(noise_sigma) / scale if scale > 0 else 0.0
-            self.sigma_source = "given"
+        # a given level is converted here; an estimate waits for its first use, on the worker
+        # thread (the first call imports scikit-image's wavelets: 0.4 s the viewer froze for)
+        self.sigma: float | None = (
+            None if noise_sigma is None else (float(noise_sigma) / scale if scale > 0 else 0.0)
+        )
+        self.sigma_source = "estimated" if noise_sigma is None else "given"
         self._recent: deque[float] = deque(maxlen=10)
+
+    @property
+    def noise_sigma_unit(self) -> float:
+        """The noise level in unit range (estimated on the first call when not given)."""
+        if self.sigma is None:
+            self.sigma = estimate_noise_sigma(self.unit)
+        return self.sigma
 
     def compute_guide(self, unit: np.ndarray, unseen: np.ndarray) -> np.ndarray:
         """Non-local means of ``unit``, its ``unseen`` pixels first refilled from their neighbours."""
-        filled = fill_from_neighbours(unit, unseen, noise_sigma=self.sigma, seed=self.ctx.seed)
-        return nlm_guide(filled, self.sigma)
+        sigma = self.noise_sigma_unit
+        filled = fill_from_neighbours(unit, unseen, noise_sigma=sigma, seed=self.ctx.seed)
+        return nlm_guide(filled, sigma)
 
     def stop_reason(self, step: int, losses: dict[str, float]) -> str | None:
         """The discrepancy principle, for a plain DIP without held-out pixels."""
@@ -57,8 +65,9 @@ class DenoiseTask(ImageReconstructionTask):
             # a guided fit starts below the noise level, and held-out pixels judge the fit better
             return None
         self._recent.append(losses["data"])
-        if self.sigma > 0 and len(self._recent) == self._recent.maxlen:
-            if np.mean(self._recent) <= self.sigma**2:
+        sigma = self.noise_sigma_unit
+        if sigma > 0 and len(self._recent) == self._recent.maxlen:
+            if np.mean(self._recent) <= sigma**2:
                 return "discrepancy"
         return None
 
@@ -66,7 +75,7 @@ class DenoiseTask(ImageReconstructionTask):
         """The recorded settings and the noise level used (estimated or given)."""
         return {
             **super().options(),
-            "noise_sigma_unit": self.sigma,
-            "noise_sigma": self.sigma * (self.layout.high - self.layout.low),
+            "noise_sigma_unit": self.noise_sigma_unit,
+            "noise_sigma": self.noise_sigma_unit * (self.layout.high - self.layout.low),
             "noise_sigma_source": self.sigma_source,
         }
