@@ -177,17 +177,15 @@ class ImageReconstructionTask(Task):
         multiple = self.net_config.size_multiple
         assert self.patch_size is not None
         (ph, pw), (yp, xp) = self.patch_size, self.image.padded_shape
-        y0 = int(
-            torch.randint(
-                0, (yp - ph) // multiple + 1, (1,), generator=self.ctx.generator, device=self.ctx.device
+
+        def corner(free: int) -> int:
+            cells = free // multiple + 1
+            return multiple * int(
+                torch.randint(0, cells, (1,), generator=self.ctx.generator, device=self.ctx.device)
             )
-        )
-        x0 = int(
-            torch.randint(
-                0, (xp - pw) // multiple + 1, (1,), generator=self.ctx.generator, device=self.ctx.device
-            )
-        )
-        return slice(y0 * multiple, y0 * multiple + ph), slice(x0 * multiple, x0 * multiple + pw)
+
+        y0, x0 = corner(yp - ph), corner(xp - pw)
+        return slice(y0, y0 + ph), slice(x0, x0 + pw)
 
     def _padded(self, unit: np.ndarray) -> torch.Tensor:
         """A ``(C, Y, X)`` array padded like the image, as a ``(1, C, Yp, Xp)`` tensor on the device."""
@@ -195,17 +193,14 @@ class ImageReconstructionTask(Task):
             self.ctx.device
         )
 
-    def _blend_weight(self, image: torch.Tensor) -> torch.Tensor | float:
+    def _fit_blend(self, image: torch.Tensor, pixels: torch.Tensor | None) -> torch.Tensor | float:
         """Weight ``w`` in [0, 1] of the generator against the guide: ``guide + w (image - guide)``.
 
-        Fitted by least squares on the held-out pixels (which neither saw), so it measures how much
-        of the generator's departure from the classical estimate the unseen data confirm: 0 while
-        the generator is worse than the guide, towards 1 as it gets better. Without held-out pixels: 1.
+        Fitted by least squares on ``pixels`` (a padded 0/1 weight: held-out pixels, which neither
+        saw), so it measures how much of the generator's departure from the classical estimate the
+        unseen data confirm: 0 while the generator is worse than the guide, towards 1 as it gets
+        better. Without such pixels (``None``) or a guide: 1.
         """
-        return self._fit_blend(image, self.held_weight)
-
-    def _fit_blend(self, image: torch.Tensor, pixels: torch.Tensor | None) -> torch.Tensor | float:
-        """The least-squares blend weight on ``pixels`` (a padded 0/1 weight; ``None``: 1)."""
         guide = self.guide
         if pixels is None or guide is None:
             return 1.0
@@ -217,7 +212,7 @@ class ImageReconstructionTask(Task):
         image = out["image"].float()
         if self.guide is None:
             return image.clamp(0, 1)
-        w = self._blend_weight(image)
+        w = self._fit_blend(image, self.held_weight)
         base = self.guide + self.guide_shift if (shifted and self.guide_shift is not None) else self.guide
         return (base + w * (image - self.guide)).clamp(0, 1)
 
