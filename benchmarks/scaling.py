@@ -58,6 +58,16 @@ def crop(name: str, size: int) -> np.ndarray:
     return np.ascontiguousarray(image[top : top + size, left : left + size] / 255.0, dtype=np.float32)
 
 
+def load_file(path: str) -> np.ndarray:
+    """An image file at its own size, unit range (RGB or gray; alpha dropped)."""
+    import imageio.v3 as iio
+
+    image = np.asarray(iio.imread(path))
+    if image.ndim == 3:
+        image = image[..., :3]
+    return np.ascontiguousarray(image / float(np.iinfo(image.dtype).max), dtype=np.float32)
+
+
 def make_input(task: str, clean: np.ndarray) -> tuple[tuple, np.ndarray]:
     """The corrupted input (args of the API call) and what the peer starts from."""
     rng = np.random.default_rng(0)
@@ -135,6 +145,9 @@ def main(argv: list[str] | None = None) -> str:
         "--seconds", type=float, default=None, help="DIP run length (default: largest budget)"
     )
     parser.add_argument("--images", default="auto", help="comma-separated names, or auto (IMAGES per size)")
+    parser.add_argument(
+        "--files", nargs="*", default=None, help="image files run at their own size instead (size column: 0)"
+    )
     parser.add_argument("--no-bm3d", action="store_true")
     parser.add_argument("--json", default=None)
     parser.add_argument("--plot", default=None)
@@ -153,10 +166,18 @@ def main(argv: list[str] | None = None) -> str:
     rows: list[dict] = []
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_start = os.getloadavg()[0]
-    for size in (int(s) for s in args.sizes.split(",")):
-        names = IMAGES[size] if args.images == "auto" else tuple(args.images.split(","))
-        for name in names:
-            clean = crop(name, size)
+    if args.files:
+        inputs_by_size = {0: [(os.path.basename(f), load_file(f)) for f in args.files]}
+    else:
+        inputs_by_size = {
+            size: [
+                (name, crop(name, size))
+                for name in (IMAGES[size] if args.images == "auto" else args.images.split(","))
+            ]
+            for size in (int(s) for s in args.sizes.split(","))
+        }
+    for size, named in inputs_by_size.items():
+        for name, clean in named:
             for task in args.tasks.split(","):
                 inputs, _ = make_input(task, clean)
                 row: dict = {"size": size, "image": name, "task": task, "input": psnr(inputs[0], clean)}
