@@ -8,7 +8,16 @@ import torch
 
 import napari_doubledip as dd
 from napari_doubledip.core import loop
-from napari_doubledip.core.guides import fill_from_neighbours, holdout_mask, nlm_guide
+from napari_doubledip.core.guides import (
+    clipped_ends,
+    declip,
+    estimate_noise_sigma,
+    estimate_noise_sigma_unclipped,
+    fill_from_neighbours,
+    holdout_mask,
+    nlm_guide,
+    sure_blend,
+)
 from napari_doubledip.core.tasks.base import RunContext, make_generator
 from napari_doubledip.core.tasks.denoise import DenoiseTask
 
@@ -55,13 +64,81 @@ def test_nlm_guide_keeps_a_single_channel():
     assert nlm_guide(gray, 0.1).shape == (1, 32, 40)
 
 
+def test_sure_blend_beats_each_of_its_members_and_skimage_nlm(noisy64):
+    noisy, clean = noisy64
+    unit = np.moveaxis(noisy, -1, 0).astype(np.float32)
+    truth = np.moveaxis(clean, -1, 0)
+    blend, weights = sure_blend(unit, 0.1, seed=0)
+    assert blend.shape == unit.shape and blend.dtype == np.float32 and len(weights) == 7
+    members = [nlm_guide(unit, 0.1, 0.5), nlm_guide(unit, 0.1), nlm_guide(unit, 0.1, 0.6, 7, 9)]
+    best_member = max(psnr(m, truth) for m in members)
+    assert psnr(blend, truth) > best_member + 0.1  # the weights were fitted without the clean image
+    again, same = sure_blend(unit, 0.1, seed=0, weights=weights)  # given weights: no fit
+    np.testing.assert_array_equal(again, blend)
+    np.testing.assert_array_equal(same, weights)
+    # no noise: the image itself
+    identity, w0 = sure_blend(unit, 0.0)
+    np.testing.assert_allclose(identity, np.clip(unit, 0, 1))
+    assert w0.tolist() == [0, 0, 0, 0, 0, 0, 1]
+
+
+def test_sure_blend_fits_large_images_on_tiles():
+    from skimage import data
+
+    clean = data.camera()[:384, :384] / 255.0  # over SURE_FIT_PIXELS: weights from random tiles
+    noisy = clean + np.random.default_rng(2).normal(0, 0.08, clean.shape)
+    blend, _ = sure_blend(noisy[None].astype(np.float32), 0.08, seed=0)
+    assert psnr(blend[0], clean) > psnr(nlm_guide(noisy[None].astype(np.float32), 0.08)[0], clean) + 0.1
+
+
+def test_declip_reads_clean_values_back_from_means_of_clipped_noise():
+    rng = np.random.default_rng(0)
+    truth = np.array([0.0, 0.02, 0.1, 0.5, 0.9, 0.97, 1.0])
+    noisy = np.clip(truth[:, None] + rng.normal(0, 0.1, (7, 200_000)), 0, 1)
+    means = noisy.mean(axis=1)  # what a perfect denoiser of the clipped image estimates
+    assert means[0] > 0.035 and means[-1] < 0.965  # 0.4 sigma of bias at the ends
+    np.testing.assert_allclose(declip(means, 0.1, True, True), truth, atol=0.004)
+    np.testing.assert_array_equal(declip(means, 0.1, False, False), means)  # nothing clipped
+    assert clipped_ends(noisy[None]) == (True, True)
+    assert clipped_ends(np.linspace(0, 1, 10_000)[None, None]) == (False, False)
+
+
+def test_the_noise_estimate_sees_through_clipping():
+    from skimage import data
+
+    clean = data.astronaut()[192:320, 192:320] / 255.0  # 18% of its noisy values saturate
+    noisy = np.clip(clean + np.random.default_rng(0).normal(0, 25 / 255, clean.shape), 0, 1)
+    unit = np.moveaxis(noisy, -1, 0).astype(np.float32)
+    assert estimate_noise_sigma(unit) * 255 < 23.5  # scikit-image's estimate, fooled by clipping
+    assert 24 < estimate_noise_sigma_unclipped(unit) * 255 < 27
+
+
+def test_denoising_undoes_the_clipping_bias():
+    from skimage import data
+
+    clean = data.astronaut()[200:264, 200:264] / 255.0  # much of its noise clipped at black and white
+    noisy = np.clip(clean + np.random.default_rng(3).normal(0, 25 / 255, clean.shape), 0, 1)
+    plain = dd.denoise(noisy, steps=1, seed=0, declip=False, **FAST)
+    fixed = dd.denoise(noisy, steps=1, seed=0, **FAST)
+    assert plain.params["declipped"] == [] and fixed.params["declipped"] == ["low"]
+    assert psnr(fixed.image, clean) > psnr(plain.image, clean) + 0.2
+    raw = clean + np.random.default_rng(3).normal(0, 25 / 255, clean.shape)  # noise never clipped
+    unclipped = dd.denoise(raw, steps=1, seed=0, **FAST)
+    assert unclipped.params["declipped"] == []
+
+
 def test_guided_denoising_is_never_worse_than_its_guide(noisy64):
     noisy, clean = noisy64
-    result = dd.denoise(noisy, steps=60, seed=0, **FAST)
+    result = dd.denoise(noisy, steps=60, seed=0, declip=False, **FAST)
     sigma = result.params["noise_sigma_unit"]
-    guide = np.moveaxis(nlm_guide(np.moveaxis(noisy, -1, 0).astype(np.float32), sigma), 0, -1)
-    assert result.params["guide_used"] == "nlm"
+    unit = np.moveaxis(noisy, -1, 0).astype(np.float32)
+    guide = np.moveaxis(sure_blend(unit, sigma, weights=np.array(result.params["blend_weights"]))[0], 0, -1)
+    nlm = np.moveaxis(nlm_guide(unit, sigma), 0, -1)
+    assert result.params["guide_used"] == "sure"
     assert psnr(result.image, clean) >= psnr(guide, clean) - 0.05
+    assert psnr(result.image, clean) > psnr(nlm, clean) + 0.2
+    old = dd.denoise(noisy, steps=5, seed=0, guide="nlm", **FAST)
+    assert old.params["guide_used"] == "nlm" and "blend_weights" not in old.params
     assert psnr(result.image, clean) > psnr(noisy, clean) + 5
     assert result.params["best_step"] is not None and result.params["held_out_mse"] > 0
 

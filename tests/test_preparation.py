@@ -55,7 +55,7 @@ def test_dehazing_airlight_and_guide_are_computed_in_setup(image, monkeypatch):
 
 
 def test_denoising_noise_estimate_and_guide_are_computed_in_setup(image, monkeypatch):
-    monkeypatch.setattr(denoise, "estimate_noise_sigma", _refuse)
+    monkeypatch.setattr(denoise, "estimate_noise_sigma_unclipped", _refuse)
     task = denoise.DenoiseTask(image)  # validation only: no estimate, no guide
     with pytest.raises(Prepared):
         task.setup(_ctx())

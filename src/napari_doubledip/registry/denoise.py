@@ -51,10 +51,25 @@ class ReconstructionOptions(GeneratorOptions):
 class DenoiseOptions(ReconstructionOptions):
     """Options of :class:`~napari_doubledip.core.tasks.denoise.DenoiseTask`."""
 
+    guide: str = option(
+        "auto",
+        "classical estimate the generator builds on: 'sure' (the default, 'auto'): non-local means at "
+        "several strengths and patch sizes and wavelet shrinkage, blended by the weights that minimise "
+        "Stein's unbiased risk estimate; 'nlm': scikit-image's non-local means (h = 0.8 sigma); "
+        "'none': the plain DIP, from noise alone",
+        choices=("auto", "sure", "nlm", "none"),
+    )
     noise_sigma: float | None = option(
         None,
         "noise standard deviation in the image's units (None: estimated); with early stopping the run "
         "ends once the fit reaches it (the discrepancy principle)",
+    )
+
+    declip: bool = option(
+        True,
+        "where the image saturates (many values at its darkest or brightest level), its noise was "
+        "clipped and every average is biased (0.4 sigma too bright at black): map the result back "
+        "to clean values (off: return the denoised values as they are)",
     )
 
     def check(self) -> None:

@@ -6,9 +6,19 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+import torch
 
 from ...registry.denoise import DenoiseOptions
-from ..guides import estimate_noise_sigma, fill_from_neighbours, nlm_guide
+from ..guides import (
+    clipped_ends,
+    clipped_mean_table,
+    estimate_noise_sigma,
+    estimate_noise_sigma_unclipped,
+    fill_from_neighbours,
+    nlm_guide,
+    sure_blend,
+)
+from .base import RunContext
 from .reconstruction import ImageReconstructionTask
 
 __all__ = ["DenoiseTask", "estimate_noise_sigma"]
@@ -31,7 +41,7 @@ class DenoiseTask(ImageReconstructionTask):
 
     name = "denoise"
     default_steps = 3000
-    guides = ("nlm",)
+    guides = ("sure", "nlm")
     options_class = DenoiseOptions
 
     def __init__(self, image: np.ndarray, *, options: DenoiseOptions | None = None, **kwargs: Any) -> None:
@@ -45,19 +55,57 @@ class DenoiseTask(ImageReconstructionTask):
         )
         self.sigma_source = "estimated" if noise_sigma is None else "given"
         self._recent: deque[float] = deque(maxlen=10)
+        self.blend_weights: np.ndarray | None = None
 
     @property
     def noise_sigma_unit(self) -> float:
         """The noise level in unit range (estimated on the first call when not given)."""
         if self.sigma is None:
-            self.sigma = estimate_noise_sigma(self.unit)
+            self.sigma = estimate_noise_sigma_unclipped(self.unit)
         return self.sigma
 
     def compute_guide(self, unit: np.ndarray, unseen: np.ndarray) -> np.ndarray:
-        """Non-local means of ``unit``, its ``unseen`` pixels first refilled from their neighbours."""
+        """The classical estimate of ``unit``, its ``unseen`` pixels first refilled from their neighbours.
+
+        ``"sure"``: the SURE-weighted blend of non-local means at several strengths and patch
+        sizes and wavelet shrinkage (:func:`~napari_doubledip.core.guides.sure_blend`), its
+        weights fitted on the first call (the image without its held-out pixels) and reused
+        for the returned image; ``"nlm"``: scikit-image's non-local means.
+        """
         sigma = self.noise_sigma_unit
         filled = fill_from_neighbours(unit, unseen, noise_sigma=sigma, seed=self.ctx.seed)
-        return nlm_guide(filled, sigma)
+        if self.guide_name == "nlm":
+            return nlm_guide(filled, sigma)
+        guide, self.blend_weights = sure_blend(filled, sigma, self.ctx.seed, self.blend_weights)
+        return guide
+
+    def setup(self, ctx: RunContext) -> None:
+        """The reconstruction's set-up, and the inverse of the clipping bias where the image saturates."""
+        super().setup(ctx)
+        self.clipped = clipped_ends(self.unit) if self.opts.declip else (False, False)
+        self._declip: tuple[torch.Tensor, torch.Tensor] | None = None
+        sigma = self.noise_sigma_unit
+        if any(self.clipped) and sigma > 0:
+            x, g = clipped_mean_table(sigma, *self.clipped)
+            self._declip = (
+                torch.as_tensor(g, dtype=torch.float32, device=ctx.device),
+                torch.as_tensor(x, dtype=torch.float32, device=ctx.device),
+            )
+
+    def final_image(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The reconstruction's image, its clipping bias undone where the noise was clipped.
+
+        Everything before this (the guide, the fit, the held-out tests) estimates the mean of the
+        clipped noisy image; only the returned image is mapped back to clean values.
+        """
+        image = super().final_image(out)
+        if self._declip is None:
+            return image
+        g, x = self._declip
+        y = image.float().clamp(float(g[0]), float(g[-1]))
+        hi = torch.searchsorted(g, y.contiguous()).clamp(1, g.numel() - 1)
+        g0, g1, x0, x1 = g[hi - 1], g[hi], x[hi - 1], x[hi]
+        return (x0 + (y - g0) * (x1 - x0) / (g1 - g0).clamp_min(1e-12)).clamp(0, 1)
 
     def stop_reason(self, step: int, losses: dict[str, float]) -> str | None:
         """The discrepancy principle, for a plain DIP without held-out pixels."""
@@ -78,4 +126,12 @@ class DenoiseTask(ImageReconstructionTask):
             "noise_sigma_unit": self.noise_sigma_unit,
             "noise_sigma": self.noise_sigma_unit * (self.layout.high - self.layout.low),
             "noise_sigma_source": self.sigma_source,
+            "declipped": [
+                end for end, on in zip(("low", "high"), getattr(self, "clipped", ()), strict=False) if on
+            ],
+            **(
+                {"blend_weights": [round(float(w), 4) for w in self.blend_weights]}
+                if self.blend_weights is not None
+                else {}
+            ),
         }
