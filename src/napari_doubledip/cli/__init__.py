@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .jobs import read_binary as _read_binary  # noqa: F401 - the old name, still used
 from .jobs import run_job
-from .parser import build_parser, parse_frames
+from .parser import build_parser, parse_frames, parse_region
 from .plan import Job, Plan, plan_batch
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "build_parser",
     "main",
     "parse_frames",
+    "parse_region",
     "plan_batch",
     "run_job",
 ]

@@ -22,13 +22,22 @@ class JobProgress:
         self.every = every
         self.last = time.monotonic()
         self.outputs: dict[str, Any] = {}
+        self.expectation_said = False
 
     def __call__(self, snap: Any) -> None:
-        """Keep the final snapshot's outputs; print a progress line at most every ``every`` seconds."""
+        """Keep the final snapshot's outputs; print a progress line at most every ``every`` seconds.
+
+        A long run also says once, as soon as its step time is known, what to expect.
+        """
         if snap.done:
             self.outputs = dict(snap.outputs)
         if self.every <= 0 or snap.done:
             return
+        if not self.expectation_said and snap.expected_seconds is not None:
+            self.expectation_said = True
+            line = snap.expectation()
+            if line is not None:
+                say(f"    {self.name}: {line}")
         now = time.monotonic()
         if now - self.last < self.every:
             return
@@ -154,6 +163,30 @@ def _aux_value(entry: registry.TaskEntry, job: Job, shape: tuple[int, ...]) -> A
     return ~mask if job.aux.get(f"invert_{aux.name}") else mask
 
 
+def crop_region(arr: Any, region: list[int | None], what: str) -> Any:
+    """``arr[y0:y1, x0:x1]`` for ``--region``, refusing a region that leaves nothing or overruns the image.
+
+    Raises
+    ------
+    ValueError
+        With the image's size and the region asked for.
+    """
+    height, width = arr.shape[:2]
+    y0, y1, x0, x1 = region
+    rows = range(height)[slice(y0, y1)]
+    cols = range(width)[slice(x0, x1)]
+    spec = ",".join(f"{'' if a is None else a}:{'' if b is None else b}" for a, b in ((y0, y1), (x0, x1)))
+    outside = any(
+        b is not None and not -n <= b <= n for b, n in ((y0, height), (y1, height), (x0, width), (x1, width))
+    )
+    if outside or len(rows) == 0 or len(cols) == 0:
+        raise ValueError(
+            f"--region {spec} does not fit {what} of {height} x {width} pixels (rows 0:{height}, columns "
+            f"0:{width}); give Y0:Y1,X0:X1 inside it"
+        )
+    return arr[slice(y0, y1), slice(x0, x1)]
+
+
 def _call_task(job: Job, callback: Any) -> Any:
     """Read the job's inputs and run its task; return the result."""
     from .. import api
@@ -169,7 +202,13 @@ def _call_task(job: Job, callback: Any) -> Any:
         first = images[0]
     else:
         images = first = read_input(job.inputs[0], job.frame, job.axes)
-    inputs = [images] if entry.aux is None else [images, _aux_value(entry, job, first.shape)]
+    aux = None if entry.aux is None else _aux_value(entry, job, first.shape)
+    if job.region is not None:
+        name = Path(job.inputs[0]).name
+        images = crop_region(images, job.region, name)
+        if aux is not None and entry.aux is not None and entry.aux.kind != "value":
+            aux = crop_region(aux, job.region, f"the {entry.aux.name} of {name}")
+    inputs = [images] if entry.aux is None else [images, aux]
     return api.run(entry, *inputs, callback=callback, **opts)
 
 
@@ -213,6 +252,7 @@ def run_job(job: Job) -> dict[str, Any]:
             "task": job.task,
             "inputs": job.inputs,
             "frame": job.frame,
+            **({"region": job.region} if job.region is not None else {}),
             "outputs": {k: Path(v).name for k, v in job.outputs.items()},
             "parameters": {**job.options, **job.aux},
             **run_record(params, job.options.get("seed")),

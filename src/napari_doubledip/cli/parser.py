@@ -13,7 +13,7 @@ from typing import Any
 from .. import registry
 from ..core.options import NET_PRESETS, OptionInfo
 
-__all__ = ["DEFAULT_THREADS", "api_options", "build_parser", "parse_frames"]
+__all__ = ["DEFAULT_THREADS", "api_options", "build_parser", "parse_frames", "parse_region"]
 
 
 def parse_frames(text: str) -> slice | int | None:
@@ -38,6 +38,34 @@ def parse_frames(text: str) -> slice | int | None:
         raise argparse.ArgumentTypeError(
             f"--frames takes 'all', a frame index N or a range A:B, got {text!r}"
         ) from None
+
+
+def parse_region(text: str) -> list[int | None]:
+    """Parse ``--region Y0:Y1,X0:X1`` (pixel rows and columns, Python slice bounds) to ``[y0, y1, x0, x1]``.
+
+    A bound may be left out (``:256,100:`` is rows 0-255 from column 100 on); negative bounds count
+    from the end, as in Python.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        On anything else.
+    """
+    parts = text.replace(" ", "").split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        bounds: list[int | None] = []
+        for part in parts:
+            ends = part.split(":")
+            if len(ends) != 2:
+                raise ValueError
+            bounds += [int(e) if e else None for e in ends]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--region takes rows and columns as Y0:Y1,X0:X1 (e.g. 0:512,256:768), got {text!r}"
+        ) from None
+    return bounds
 
 
 def _positive_int(text: str) -> int:
@@ -171,6 +199,14 @@ def _task_options(p: argparse.ArgumentParser, entry: registry.TaskEntry) -> None
             default=False,
             metavar="all|N|A:B",
             help="run frames of (T,Y,X[,C]) stacks as separate jobs and reassemble the stack (TIFF)",
+        )
+        own.add_argument(
+            "--region",
+            type=parse_region,
+            default=None,
+            metavar="Y0:Y1,X0:X1",
+            help="run on these rows and columns only (a quick look at a large image before the whole "
+            "of it); the outputs are that region, and its mask or hints are cropped alike",
         )
     own.add_argument(
         "--axes",

@@ -42,6 +42,8 @@ class Job:
         Torch CPU threads, and seconds between progress lines (0: none).
     axes
         ``--axes``: the input TIFFs' axes, overriding their metadata (``None``: the file's own).
+    region
+        ``--region``: ``[y0, y1, x0, x1]`` slice bounds of the part of each image to run on.
     """
 
     task: str
@@ -58,6 +60,7 @@ class Job:
     threads: int | None = None
     progress_every: float = 0.0
     axes: str | None = None
+    region: list[int | None] | None = None
 
     def __getitem__(self, key: str) -> Any:
         """``job["name"]``: attribute access under its old dict spelling."""
@@ -283,6 +286,9 @@ class _Planner:
         self.common = {"options": dict(self.opts), "task": args.task, "numerics": numerics}
         if self.axes is not None:
             self.common["axes"] = self.axes
+        self.region = getattr(args, "region", None)
+        if self.region is not None:
+            self.common["region"] = self.region
         self.aux = self.entry.aux
         self.aux_spec = getattr(args, self.aux.name, None) if self.aux and self.aux.kind != "value" else None
         # auxiliary files matched by name; files used as masks/hints are not inputs themselves
@@ -319,6 +325,7 @@ class _Planner:
     def add(self, job: Job) -> None:
         job.threads = self.args.threads
         job.axes = self.axes
+        job.region = self.region
         job.progress_every = 0.0 if self.args.quiet else self.args.progress_every
         if not self.args.overwrite and sidecar_matches(
             Path(job.sidecar), job.request, list(job.outputs.values()), device_kind=self.device_kind

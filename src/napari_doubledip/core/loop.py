@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -13,11 +12,13 @@ import numpy as np
 import torch
 
 from .devices import configure_cpu_threads, resolve_device
+from .snapshot import EXPECTATION_AFTER_STEPS, EXPECTATION_SECONDS, Snapshot
 from .stopping import HeldOutStop, WindowedVariance
 from .tasks.base import Result, RunContext, Task, make_generator
 
 __all__ = [
     "CPU_BF16_MIN_PARAMS",
+    "EXPECTATION_SECONDS",
     "HeldOutStop",
     "NonFiniteLossError",
     "Snapshot",
@@ -52,60 +53,6 @@ class StopFlag(Protocol):
     def is_set(self) -> bool:
         """Whether the run should stop."""
         ...
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """A small immutable view of a running optimisation.
-
-    Attributes
-    ----------
-    step
-        Steps done so far.
-    total
-        The step cap (``None`` when only a time cap applies).
-    elapsed
-        Seconds since the run started (set-up included).
-    max_seconds
-        The time cap, or ``None``.
-    losses
-        Latest value of each loss term (``"total"`` included).
-    outputs
-        Read-only numpy outputs in the caller's layout (exponential moving averages).
-    done
-        ``True`` on the last snapshot of a run.
-    reason
-        Why the run ended (``"steps"``, ``"time"``, ``"early-stop"``, ``"stopped"``); ``None`` while running.
-    """
-
-    step: int
-    total: int | None
-    elapsed: float
-    max_seconds: float | None
-    losses: Mapping[str, float]
-    outputs: Mapping[str, np.ndarray]
-    done: bool = False
-    reason: str | None = None
-
-    @property
-    def progress(self) -> float:
-        """Fraction done in [0, 1], by steps or by time, whichever is further."""
-        parts = [0.0]
-        if self.total:
-            parts.append(self.step / self.total)
-        if self.max_seconds:
-            parts.append(self.elapsed / self.max_seconds)
-        return 1.0 if self.done else min(1.0, max(parts))
-
-    @property
-    def eta(self) -> float | None:
-        """Estimated seconds left at most (``None`` before any progress)."""
-        p = self.progress
-        if self.done:
-            return 0.0
-        if p <= 0:
-            return None
-        return self.elapsed * (1 - p) / p
 
 
 def cpu_has_native_bf16() -> bool:
@@ -319,6 +266,19 @@ def optimise(
                 latest[n] = float(values[-1, j])
             pending.clear()
 
+        def expected_seconds() -> float | None:
+            if step < EXPECTATION_AFTER_STEPS or first_step_at is None:
+                return None
+            per_step = (time.perf_counter() - first_step_at) / step
+            typical = (
+                task.held_out_first_patience + task.held_out_patience
+                if (held_out_mode and early_stop)
+                else task.default_steps
+            )
+            total_steps = typical if steps is None else min(typical, steps)
+            expected = (first_step_at - t0) + total_steps * per_step
+            return expected if max_seconds is None else min(expected, max_seconds)
+
         def snapshot(done: bool) -> Snapshot:
             # with held-out pixels every snapshot shows the best outputs so far: what Stop returns
             source = best if (best is not None and use_best and (done or held_out_mode)) else averages
@@ -335,8 +295,11 @@ def optimise(
                 outputs=MappingProxyType(outs),
                 done=done,
                 reason=reason,
+                expected_seconds=expected_seconds(),
+                device=dev.type,
             )
 
+        first_step_at: float | None = None
         while True:
             if stop is not None and stop.is_set():
                 reason = "stopped"
@@ -347,6 +310,8 @@ def optimise(
             if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
                 reason = "time"
                 break
+            if first_step_at is None:
+                first_step_at = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             with autocast():
                 out = task.forward()
