@@ -208,8 +208,8 @@ def sure_blend(
     sigma^2 + 2 sigma^2 sum_i w_i div f_i(y) / N``, with each member's divergence estimated by
     one Monte-Carlo probe (Ramani, Blu & Unser 2008): quadratic in the weights, so they are
     solved for in closed form. One filter strength does not suit every image (on the benchmark's
-    photos the best NLM strength ranged from 0.5 to 0.8 sigma and the patch size from 5 to 7); the
-    blend beat scikit-image's NLM example settings by 0.3 to 1.6 dB at 128^2 to 512^2.
+    photos the best NLM strength ranged from 0.5 to 0.8 sigma and the patch size from 5 to 7).
+    The weights are kept non-negative (see :func:`_solve_sure`).
 
     Parameters
     ----------
@@ -293,17 +293,28 @@ def _sure_system(
 
 
 def _solve_sure(system: list, sigma: float) -> np.ndarray:
-    """The weights minimising SURE, or the single best member's if the solve goes wrong."""
+    """The non-negative weights minimising SURE, or the single best member's if that goes wrong.
+
+    Non-negative: unconstrained weights extrapolate (2.6 on one NLM strength, -1.4 on the next)
+    and a few percent of error in the noise estimate then cost 1.3 dB (the 512^2 camera photo
+    went from NLM's 28.95 to 27.6 dB); non-negative ones stayed within 0.05 dB of it or above
+    over sigma estimates from 24 to 26.4 (true: 25), at a loss of 0.0-0.1 dB elsewhere.
+    """
+    from scipy.optimize import nnls
+
     gram, correlation, divergence, energy, count = system
     rhs = correlation - sigma**2 * divergence
 
     def risk(w: np.ndarray) -> float:  # SURE of the blend with weights w (per value)
         return float(w @ gram @ w - 2 * w @ rhs + energy) / count - sigma**2
 
-    ridge = 1e-9 * np.trace(gram) / len(gram)
-    weights = np.linalg.solve(gram + ridge * np.eye(len(gram)), rhs)
     singles = np.eye(len(gram))
     best = singles[min(range(len(gram)), key=lambda i: risk(singles[i]))]
+    try:  # min w'Gw - 2 w'r over w >= 0  <=>  min |L'w - L^-1 r|^2 with G = L L'
+        lower = np.linalg.cholesky(gram + 1e-9 * np.trace(gram) / len(gram) * np.eye(len(gram)))
+        weights, _ = nnls(lower.T, np.linalg.solve(lower, rhs))
+    except (np.linalg.LinAlgError, RuntimeError, ValueError):
+        return best
     if not np.all(np.isfinite(weights)) or risk(weights) > risk(best):
         return best
     return weights
