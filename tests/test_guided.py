@@ -219,3 +219,32 @@ def test_a_run_stopped_before_its_first_step_still_returns_outputs(noisy64, task
     assert result.params["steps_run"] == 0 and result.params["stop_reason"] == "stopped"
     image = result.image if task == "denoise" else result.mask
     assert image.shape[:2] == noisy.shape[:2] and np.isfinite(image).all()
+
+
+def test_inpainting_refines_biharmonic_filling_where_held_out_pixels_confirm_it():
+    from skimage import data
+    from skimage.restoration import inpaint_biharmonic
+
+    clean = data.astronaut()[200:264, 200:264] / 255.0
+    missing = np.random.default_rng(0).random(clean.shape[:2]) < 0.5
+    damaged = np.where(missing[..., None], 0.0, clean)
+    biharmonic = np.clip(inpaint_biharmonic(damaged, missing, channel_axis=-1), 0, 1)
+    # a quarter of the known pixels held out: enough for a 64^2 image to confirm the blend
+    refined = dd.inpaint(damaged, missing, steps=1, seed=0, holdout=0.25, **FAST)
+    weights = refined.params["fill_weights"]
+    assert len(weights) == 4 and weights != [1.0, 0.0, 0.0, 0.0]
+    assert psnr(refined.image, clean) > psnr(biharmonic, clean) + 0.3
+    plain = dd.inpaint(damaged, missing, steps=1, seed=0, holdout=0.25, guide="biharmonic", **FAST)
+    assert psnr(plain.image, clean) == pytest.approx(psnr(biharmonic, clean), abs=0.3)
+    assert "fill_weights" not in plain.params
+
+
+def test_fill_weights_keep_biharmonic_when_the_candidates_add_nothing():
+    from napari_doubledip.core.guides import fit_fill_weights
+
+    rng = np.random.default_rng(0)
+    unit = rng.random((1, 32, 32)).astype(np.float32)
+    held = rng.random((32, 32)) < 0.2
+    noise = [unit + rng.normal(0, 0.2, unit.shape).astype(np.float32) for _ in range(3)]
+    weights = fit_fill_weights([unit * 0.9 + 0.05, *noise], unit, held, seed=0)
+    assert weights.tolist() == [1.0, 0.0, 0.0, 0.0]

@@ -18,6 +18,14 @@ __all__ = ["ENTRY", "InpaintOptions"]
 class InpaintOptions(ReconstructionOptions):
     """Options of :class:`~napari_doubledip.core.tasks.inpaint.InpaintTask`."""
 
+    guide: str = option(
+        "auto",
+        "classical filling the generator competes with: 'refined' (the default, 'auto'): biharmonic "
+        "filling and its refinements by non-local means with the known pixels put back, blended by "
+        "weights fitted on held-out known pixels (biharmonic alone where they do not confirm it); "
+        "'biharmonic': biharmonic filling; 'none': the plain DIP, from noise alone",
+        choices=("auto", "refined", "biharmonic", "none"),
+    )
     keep_known: bool = option(
         True, "return the known pixels as given (the generator's only where missing)", shown=True
     )

@@ -9,7 +9,7 @@ import torch
 
 from ...registry.inpaint import InpaintOptions
 from ..conversion import check_mask, from_unit, to_unit
-from ..guides import biharmonic_guide
+from ..guides import biharmonic_guide, blend_fills, fill_candidates, fit_fill_weights
 from .reconstruction import ImageReconstructionTask
 
 __all__ = ["InpaintTask"]
@@ -33,7 +33,7 @@ class InpaintTask(ImageReconstructionTask):
     name = "inpaint"
     default_steps = 3000
     options_class = InpaintOptions
-    guides = ("biharmonic",)
+    guides = ("refined", "biharmonic")
     guide_as_input = False
     # without noise there is little to over-fit: held-out error keeps falling slowly for long
     held_out_patience = 400
@@ -54,14 +54,27 @@ class InpaintTask(ImageReconstructionTask):
             raise ValueError("mask marks every pixel as missing: there is nothing known to fit")
         # the value range comes from the known pixels: what lies under the mask is arbitrary
         self.unit, self.layout = to_unit(image, range_from=~self.missing)
+        self.fill_weights: np.ndarray | None = None
 
     def fitted_pixels(self) -> np.ndarray:
         """The known pixels."""
         return ~self.missing
 
     def compute_guide(self, unit: np.ndarray, unseen: np.ndarray) -> np.ndarray:
-        """Biharmonic filling of the ``unseen`` (missing and held-out) pixels."""
-        return biharmonic_guide(unit, unseen)
+        """The filling of the ``unseen`` (missing and held-out) pixels.
+
+        ``"biharmonic"``: biharmonic filling. ``"refined"`` (the default): biharmonic filling
+        and its non-local-means refinements blended by weights fitted on the held-out known
+        pixels (on the first call, where they are unseen; reused for the returned image), or
+        biharmonic filling alone where the held-out pixels do not confirm the blend.
+        """
+        if self.guide_name == "biharmonic":
+            return biharmonic_guide(unit, unseen)
+        candidates = fill_candidates(unit, unseen)
+        if self.fill_weights is None:
+            held = unseen & ~self.missing
+            self.fill_weights = fit_fill_weights(candidates, unit, held, self.ctx.seed)
+        return blend_fills(candidates, self.fill_weights)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """The filled image; with ``keep_known`` the known pixels are the input's own, exactly."""
@@ -76,4 +89,9 @@ class InpaintTask(ImageReconstructionTask):
         return {
             **super().options(),
             "missing_fraction": float(self.missing.mean()),
+            **(
+                {"fill_weights": [round(float(w), 4) for w in self.fill_weights]}
+                if self.fill_weights is not None
+                else {}
+            ),
         }
