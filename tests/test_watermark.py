@@ -59,6 +59,11 @@ def test_images_of_different_sizes_come_back_at_their_own_size(photo48):
     assert all(r.dtype == np.uint8 for r in result.images)
     assert result.mask.shape == (45, 48)
     assert result.offsets == [(1, 0), (3, 0), (0, 0)]
+    # the mark to look at: RGBA on the first image's frame, alpha = the mask where it lies
+    assert result.mark.shape == (48, 48, 4) and result.mark.dtype == np.float32
+    np.testing.assert_array_equal(result.mark[1:46, :, 3], result.mask)
+    assert not result.mark[[0, 46, 47], :, 3].any()
+    np.testing.assert_allclose(result.mark[1:46, :, :3], np.broadcast_to(result.colour, (45, 48, 3)))
     # outside the common centred area the image is the input's own
     np.testing.assert_array_equal(result.images[1][:3], images[1][:3])
     np.testing.assert_array_equal(result.images[1][-3:], images[1][-3:])
@@ -67,7 +72,7 @@ def test_images_of_different_sizes_come_back_at_their_own_size(photo48):
 def test_stream_keys(photo48):
     images, _ = _watermarked(photo48)
     snaps = list(dd.remove_watermark_stream(images[:2], steps=2, min_interval=0, **FAST))
-    assert set(snaps[-1].outputs) == {"clean_0", "clean_1", "watermark", "mask"}
+    assert set(snaps[-1].outputs) == {"clean_0", "clean_1", "watermark", "mask", "mark"}
     assert snaps[-1].outputs["mask"].shape == (48, 48)
 
 

@@ -168,6 +168,7 @@ ENTRY = TaskEntry(
         Output("clean_{i}", "clean", file="_clean"),
         Output("watermark", "watermark", visible=False),
         Output("mask", "watermark mask", kind="mask", visible=False, file="_mask", tiff=True),
+        Output("mark", "watermark found", kind="rgba", visible=False, file="_mark", png=True),
     ),
     inputs=Inputs(group=True),
     aux=Aux(

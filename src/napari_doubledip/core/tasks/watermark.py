@@ -40,6 +40,10 @@ class WatermarkResult(Result):
     mask
         Float ``(Y, X)`` in [0, 1] on the common area: the watermark's estimated opacity
         (1 = watermark only).
+    mark
+        The mark as found, to look at: float ``(Y, X, 4)`` RGBA on the first image's frame, its
+        colour with alpha = ``mask`` (the widget's "watermark found" layer, the CLI's
+        ``_mark.png``).
     offsets
         Per image, the ``(row, column)`` of the common area's top-left corner in that image.
     colour
@@ -49,6 +53,7 @@ class WatermarkResult(Result):
     images: list[np.ndarray] = None  # type: ignore[assignment]
     watermark: np.ndarray = None  # type: ignore[assignment]
     mask: np.ndarray = None  # type: ignore[assignment]
+    mark: np.ndarray = None  # type: ignore[assignment]
     offsets: list[tuple[int, int]] = None  # type: ignore[assignment]
     colour: np.ndarray = None  # type: ignore[assignment]
 
@@ -306,8 +311,18 @@ class WatermarkTask(Task[WatermarkOptions]):
         )
         result["watermark"] = from_unit(mask[None] * colour[:, None, None], wm_layout)
         result["mask"] = mask.astype(np.float32)
+        result["mark"] = self._mark(mask, colour)
         self._colour_out = colour.astype(np.float64)  # for the result (not a stream output)
         return result
+
+    def _mark(self, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
+        """The mark as found, to look at: ``(Y, X, 4)`` RGBA on the first image's frame, alpha = opacity."""
+        rgba = np.zeros((*self.shapes[0][:2], 4), np.float32)
+        rgb = np.broadcast_to(np.clip(colour, 0.0, 1.0)[:3] if colour.size >= 3 else colour[:1], (3,))
+        ys, xs = self.crops[0]
+        rgba[ys, xs, :3] = rgb
+        rgba[ys, xs, 3] = np.clip(mask, 0.0, 1.0)
+        return rgba
 
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
@@ -323,6 +338,7 @@ class WatermarkTask(Task[WatermarkOptions]):
             images=images,
             watermark=outputs["watermark"],
             mask=outputs["mask"],
+            mark=outputs["mark"],
             offsets=offsets,
             colour=colour,
         )
