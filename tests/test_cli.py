@@ -327,9 +327,10 @@ def test_watermark_start_opacity_reaches_the_task(tmp_path):
         write_image(tmp_path / f"shot{k}.png", _u8(im))
     out = tmp_path / "out"
     args = ["watermark", str(tmp_path / "shot0.png"), str(tmp_path / "shot1.png"), "--out", str(out)]
-    assert cli.main([*args, "--start-opacity", "0.5", *FAST]) == 0
-    sidecar = next(out.glob("*.json"))
-    assert _sidecar(sidecar)["parameters"]["mask_init"] == pytest.approx(0.5)
+    assert cli.main([*args, "--start-opacity", "0.5", "--align", "bottom-right", *FAST]) == 0
+    sidecar = _sidecar(next(out.glob("*.json")))
+    assert sidecar["parameters"]["mask_init"] == pytest.approx(0.5)
+    assert sidecar["parameters"]["align"] == "bottom-right" == sidecar["run_params"]["aligned_by"]
     # a bad value is the task's clear error, reported per job
     assert cli.main([*args, "--start-opacity", "1.5", "--overwrite", *FAST]) != 0
 

@@ -302,10 +302,15 @@ def test_pick_per_part_takes_the_candidate_that_leaves_less_of_the_mark():
     units, clean = _units(images), _units(photos)
     support, outline = estimate_support(units)
     m_true, m_none = alpha, np.zeros_like(alpha)
-    for first, second in (((units, m_none), (clean, m_true)), ((clean, m_true), (units, m_none))):
-        cleaned, mask = pick_per_part(units, [first, second], support, outline)
+    white, black = np.ones((3, *alpha.shape), np.float32), np.zeros((3, *alpha.shape), np.float32)
+    for first, second in (
+        ((units, m_none, black), (clean, m_true, white)),
+        ((clean, m_true, white), (units, m_none, black)),
+    ):
+        cleaned, mask, colour = pick_per_part(units, [first, second], support, outline)
         np.testing.assert_array_equal(cleaned, clean)
         np.testing.assert_array_equal(mask, m_true)
+        np.testing.assert_array_equal(colour[:, support], 1.0)
 
 
 def test_fill_under_changes_only_the_area():
@@ -316,3 +321,50 @@ def test_fill_under_changes_only_the_area():
     assert filled.shape == units.shape and filled.dtype == np.float32
     np.testing.assert_array_equal(filled[:, :, ~area], units[:, :, ~area].astype(np.float32))
     assert np.abs(filled[:, :, area] - units[:, :, area]).mean() > 0.05  # the white bar is gone
+
+
+def _stamped_by_corner(anchor="bottom-right", sizes=((60, 64), (64, 62), (62, 66))):
+    """Three photos of slightly different sizes, a white bar stamped 4 px from one corner."""
+    photos = _three_photos(size=72)
+    images, where = [], []
+    for p, (h, w) in zip(photos, sizes, strict=True):
+        img = p[:h, :w].copy()
+        top = 4 if anchor.startswith("top") else h - 16
+        left = 4 if anchor.endswith("left") else w - 40
+        img[top : top + 12, left : left + 36] = 0.5 * img[top : top + 12, left : left + 36] + 0.5
+        images.append(img)
+        where.append((top, left))
+    return images, where
+
+
+def test_centre_crops_by_a_corner():
+    common, crops = centre_crops([(60, 64), (64, 62)], anchor="bottom-right")
+    assert common == (60, 62)
+    assert crops == [(slice(0, 60), slice(2, 64)), (slice(4, 64), slice(0, 62))]
+    _, crops = centre_crops([(60, 64), (64, 62)], anchor="top-left")
+    assert crops == [(slice(0, 60), slice(0, 62))] * 2
+    with pytest.raises(ValueError, match="anchor"):
+        centre_crops([(60, 64)], anchor="middle")
+
+
+@pytest.mark.parametrize("anchor", ["bottom-right", "top-left"])
+def test_align_auto_finds_the_corner_a_stamp_is_placed_by(anchor):
+    images, where = _stamped_by_corner(anchor)
+    task = WatermarkTask(images)  # the support and the alignment are set up here
+    assert task.align == anchor
+    (ys, xs), (top, left) = task.crops[0], where[0]
+    bar = np.zeros(task.common, bool)
+    bar[top - ys.start : top - ys.start + 12, left - xs.start : left - xs.start + 36] = True
+    assert task.support[bar].mean() > 0.9  # the stamp lines up in the common area, and is found
+    # aligned by the centres, the stamps do not line up: less (here no) shared edge
+    centred = WatermarkTask(images, align="centre")
+    assert centred.align == "centre" and centred.support[bar].mean() < 0.5
+
+
+def test_align_is_an_option_of_every_face():
+    images, _ = _stamped_by_corner()
+    result = dd.remove_watermark(images, steps=2, align="bottom-right", **FAST)
+    assert result.params["aligned_by"] == "bottom-right" and result.params["align"] == "bottom-right"
+    assert result.offsets == [(0, 2), (4, 0), (2, 4)]
+    with pytest.raises(ValueError, match="align"):
+        dd.remove_watermark(images, steps=2, align="middle", **FAST)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.conversion import ANCHORS
 from ..core.options import GeneratorOptions, option
 from . import Aux, Demo, DemoSample, Inputs, Output, Sample, TaskEntry
 from ._common import psnr
@@ -57,7 +58,12 @@ class WatermarkOptions(GeneratorOptions):
     opaque_from, opaque_full
         Mask values between which the output moves from the inversion to the generator.
     max_size_difference
-        Largest size difference (pixels) that centre alignment accepts.
+        Largest size difference (pixels) that alignment accepts.
+    align
+        Where images of slightly different sizes line up: ``"centre"``, a corner
+        (``"top-left"``, ``"top-right"``, ``"bottom-left"``, ``"bottom-right"``: a stamp placed by
+        that corner), or ``"auto"`` (default): the anchor where the K images share the most edge
+        (:func:`~napari_doubledip.core.priors.watermark.alignment_evidence`); equal sizes need none.
     """
 
     watermark: Any = option(
@@ -86,7 +92,14 @@ class WatermarkOptions(GeneratorOptions):
     min_part: float = option(0.025, "smallest kept part of the watermark, as a fraction of the largest")
     opaque_from: float = option(0.75, "mask value where the output starts moving from inversion to generator")
     opaque_full: float = option(0.95, "mask value where the output is the generator's")
-    max_size_difference: int = option(16, "largest size difference (pixels) that centre alignment accepts")
+    max_size_difference: int = option(16, "largest size difference (pixels) that alignment accepts")
+    align: str = option(
+        "auto",
+        "where images of slightly different sizes line up: auto (where they share the most edge), "
+        "centre, or a corner (a stamp by that corner)",
+        shown=True,
+        choices=("auto", *ANCHORS),
+    )
     support: bool = option(
         True,
         "with K >= 2 images and no hint, find the mark where the images' gradients agree; change "
@@ -118,6 +131,8 @@ class WatermarkOptions(GeneratorOptions):
             raise ValueError(f"support_margin must be >= 0, got {self.support_margin}")
         if not 0 < self.support_low <= 1:
             raise ValueError(f"support_low must be in (0, 1], got {self.support_low}")
+        if self.align not in ("auto", *ANCHORS):
+            raise ValueError(f"align must be 'auto' or one of {ANCHORS}, got {self.align!r}")
         if not 0 <= self.min_part < 1:
             raise ValueError(f"min_part must be in [0, 1), got {self.min_part}")
 
@@ -184,7 +199,7 @@ ENTRY = TaskEntry(
     summary="Remove a watermark shared by K >= 2 images (or by one image, given a hint).",
     doc="""images
     K >= 2 images with the same watermark at the same place (sizes may differ by a few
-    pixels: they are aligned by their centres), or one image with ``hint``. A list: one array
+    pixels: they are aligned by their centres or a corner, ``align``), or one image with ``hint``. A list: one array
     is one image, and a ``(K, Y, X)`` stack is refused (pass ``list(stack)``).
 hint
     Optional ``(Y, X)`` array, nonzero where the watermark may be (a box or a rough mask).""",
