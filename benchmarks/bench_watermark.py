@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> str:
         f"| {', '.join(f'{v:.2f}' for v in cleaned)} (mean **{np.mean(cleaned):.2f}**) | "
         f"{np.mean(inputs):.2f} | {np.mean(bih):.2f} | {mask_iou:.3f} | median alpha on mark {on_logo:.3f} "
         f"(true {2 * level:.3f}), 99th pct off mark {off_logo:.3f}; colour {np.round(res.colour, 3).tolist()}; "
-        f"{p['steps_run']} steps, {p['seconds']:.0f} s, stop: {p['stop_reason']}; {start} UTC, load "
+        f"{p['steps_run']} steps, {p['seconds']:.0f} s, stop: {p['stop_reason']}; aligned by "
+        f"{p.get('aligned_by', 'centre')}; {start} UTC, load "
         f"{load0[0]:.2f} -> {load1[0]:.2f} |"
     ]
     report = "\n".join(

@@ -34,7 +34,9 @@ class WatermarkOptions(GeneratorOptions):
         Weight of an L1 penalty on the mask (mean opacity): keeps it at zero away from the
         watermark, where a false opacity would bias the inversion.
     mask_init
-        The mask generator's initial opacity (shifts its output bias). The data alone cannot
+        The mask generator's initial opacity (shifts its output bias); 0 (default): from the
+        data where the K images give the mark's support (the median opacity fitted over the
+        images filled in under its strokes, within 0.05..0.9), else 0.1. The data alone cannot
         tell a false opacity from none (the clean generators absorb it), so where the mask
         starts is where it stays away from the mark: measured at 128², 400 steps, three
         photos, starting at 0.1 instead of 0.5 gave 31.8 vs 23.1 dB for a faint mark (opacity
@@ -78,11 +80,11 @@ class WatermarkOptions(GeneratorOptions):
     exclusion_weight: float = option(0.1, "weight of the exclusion loss between pairs of clean images")
     mask_sparsity: float = option(0.0, "weight of an L1 penalty on the mask")
     mask_init: float = option(
-        0.1,
-        "the mask's starting opacity: 0.1 suits faint, see-through marks; about 0.5 for nearly "
-        "opaque ones (BENCHMARKS.md)",
+        0.0,
+        "the mask's starting opacity; 0: from the images (K >= 2), else 0.1 (faint, see-through "
+        "marks); about 0.5 for nearly opaque ones (BENCHMARKS.md)",
         shown=True,
-        minimum=0.01,
+        minimum=0.0,
         maximum=0.9,
         decimals=2,
         cli_aliases=("--start-opacity",),
@@ -125,8 +127,8 @@ class WatermarkOptions(GeneratorOptions):
             raise ValueError("need 0 < opaque_from < opaque_full <= 1")
         if self.mask_sparsity < 0:
             raise ValueError(f"mask_sparsity must be >= 0, got {self.mask_sparsity}")
-        if not 0 < self.mask_init < 1:
-            raise ValueError(f"mask_init must be in (0, 1), got {self.mask_init}")
+        if not 0 <= self.mask_init < 1:
+            raise ValueError(f"mask_init must be in [0, 1) (0: from the data), got {self.mask_init}")
         if self.support_margin < 0:
             raise ValueError(f"support_margin must be >= 0, got {self.support_margin}")
         if not 0 < self.support_low <= 1:

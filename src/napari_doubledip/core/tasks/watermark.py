@@ -160,7 +160,8 @@ class WatermarkTask(Task[WatermarkOptions]):
             # a second guess at what lies under the mark, independent of the steps run: each image
             # filled in (biharmonic) over the outline's strokes
             # (and over patches of the support where all K images have the same colour: an opaque mark)
-            self.fill_area = fill_area(self.outline, self.support) | opaque_area(self.units, self.support)
+            self.opaque = opaque_area(self.units, self.support)
+            self.fill_area = fill_area(self.outline, self.support) | self.opaque
             self.fill = fill_under(self.units, self.fill_area)
         scale = self.layouts[0].high - self.layouts[0].low
         watermark = o.watermark
@@ -190,6 +191,20 @@ class WatermarkTask(Task[WatermarkOptions]):
             if score > evidence:
                 best, evidence = anchor, score
         return best
+
+    def _data_opacity(self, fallback: float = 0.1) -> float:
+        """``mask_init=0``: the median opacity fitted over the images filled in under the strokes.
+
+        :func:`refine_opacity` with :func:`fill_under`'s images (1 on :func:`opaque_area`),
+        within 0.05..0.9; ``fallback`` when the images gave no support.
+        """
+        if self.support is None or not self.fill_area.any():
+            return fallback
+        area = self.fill_area.astype(np.float32)
+        alpha = refine_opacity(self.units, self.fill, area, self.initial_colour)
+        alpha = np.where(self.opaque, 1.0, alpha)[self.fill_area]  # all K images alike: opaque
+        alpha = alpha[alpha > 0.02]
+        return float(np.clip(np.median(alpha), 0.05, 0.9)) if alpha.size else fallback
 
     def _check_hint(self, hint: np.ndarray | None) -> np.ndarray | None:
         if hint is None:
@@ -223,8 +238,9 @@ class WatermarkTask(Task[WatermarkOptions]):
         shape = self.padded[0].padded_shape
         self.clean_nets = self.build_net(self.net_config, self.channels, self.k, ctx, salt=1)
         self.mask_net = self.build_net(self.mask_config, 1, 1, ctx, salt=2)
-        if self.opts.mask_init != 0.5:  # start from a faint mask: it grows where the data needs it
-            self.mask_net.init_output(self.opts.mask_init)
+        self.start_opacity = self.opts.mask_init or self._data_opacity()
+        if self.start_opacity != 0.5:  # start from a faint mask: it grows where the data needs it
+            self.mask_net.init_output(self.start_opacity)
         o = self.opts
         self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, o.input_std, o.reg_noise)
         self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, o.input_std, o.reg_noise)
@@ -363,7 +379,13 @@ class WatermarkTask(Task[WatermarkOptions]):
         images = [outputs[f"clean_{k}"] for k in range(self.k)]
         colour = np.array(self._colour_out)
         offsets = [(c[0].start, c[1].start) for c in self.crops]
-        params = {**params, "colour_unit": colour.tolist(), "offsets": offsets, "aligned_by": self.align}
+        params = {
+            **params,
+            "colour_unit": colour.tolist(),
+            "offsets": offsets,
+            "aligned_by": self.align,
+            "start_opacity": self.start_opacity,
+        }
         return WatermarkResult(
             history=history,
             params=params,
