@@ -330,10 +330,11 @@ class WatermarkTask(Task[WatermarkOptions]):
             # still differ under the mark (fit_overlay)
             alt_mask = refine_opacity(self.units, self.fill, self.fill_area.astype(np.float32), colour)
             alt = np.stack(self._invert(self.fill, alt_mask, colour))
-            fit_mask, fit_colour = fit_overlay(self.units, self.fill, self.fill_area)
-            fitted = np.stack(self._invert(self.fill, fit_mask, fit_colour))
-            flat = np.broadcast_to(colour[:, None, None], fit_colour.shape)
-            candidates = [(cleaned, mask, flat), (alt, alt_mask, flat), (fitted, fit_mask, fit_colour)]
+            flat = np.broadcast_to(colour[:, None, None], (len(colour), *mask.shape))
+            candidates = [(cleaned, mask, flat), (alt, alt_mask, flat)]
+            for under in (self.fill, clean):  # the images filled in, the generators' outputs
+                fit_mask, fit_colour = fit_overlay(self.units, under, self.fill_area)
+                candidates.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
             cleaned, mask, colours = pick_per_part(self.units, candidates, support, outline)
         changed = np.broadcast_to(mask > 0, cleaned.shape[:1] + mask.shape)
         if support is not None and outline is not None:
