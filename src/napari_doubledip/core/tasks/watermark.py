@@ -163,6 +163,12 @@ class WatermarkTask(Task[WatermarkOptions]):
             self.opaque = opaque_area(self.units, self.support)
             self.fill_area = fill_area(self.outline, self.support) | self.opaque
             self.fill = fill_under(self.units, self.fill_area)
+            # under an opaque patch, filled in over just the patch (and its 1-px rim): nearer than
+            # the fill over the widened strokes
+            from scipy import ndimage
+
+            self.rim = ndimage.binary_dilation(self.opaque, iterations=1)
+            self.opaque_fill = fill_under(self.units, self.rim) if self.rim.any() else self.fill
         scale = self.layouts[0].high - self.layouts[0].low
         watermark = o.watermark
         self.learn_colour = isinstance(watermark, str) and watermark == "learn"
@@ -327,14 +333,14 @@ class WatermarkTask(Task[WatermarkOptions]):
             # the opacity fitted over the filled-in images instead of the generators' outputs;
             # each part of the mark keeps whichever inversion leaves less of the shared outline
             # and a third, of any colours: opacity and colour per pixel from how much the photos
-            # still differ under the mark (fit_overlay)
+            # still differ under the mark (fit_overlay), an opaque patch filled in on its own
             alt_mask = refine_opacity(self.units, self.fill, self.fill_area.astype(np.float32), colour)
             alt = np.stack(self._invert(self.fill, alt_mask, colour))
             flat = np.broadcast_to(colour[:, None, None], (len(colour), *mask.shape))
             candidates = [(cleaned, mask, flat), (alt, alt_mask, flat)]
-            for under in (self.fill, clean):  # the images filled in, the generators' outputs
-                fit_mask, fit_colour = fit_overlay(self.units, under, self.fill_area)
-                candidates.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
+            fit_mask, fit_colour = fit_overlay(self.units, self.fill, self.fill_area)
+            under = np.where(self.rim, self.opaque_fill, self.fill)  # taken where nearly opaque
+            candidates.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
             cleaned, mask, colours = pick_per_part(self.units, candidates, support, outline)
         changed = np.broadcast_to(mask > 0, cleaned.shape[:1] + mask.shape)
         if support is not None and outline is not None:
