@@ -8,7 +8,14 @@ import pytest
 import napari_doubledip as dd
 from napari_doubledip.core.conversion import centre_crops
 from napari_doubledip.core.postprocess import invert_overlay, keep_watermark_parts, refine_opacity
-from napari_doubledip.core.priors.watermark import estimate_support, fill_under, keep_removals, pick_per_part
+from napari_doubledip.core.priors.watermark import (
+    estimate_support,
+    fill_under,
+    fit_overlay,
+    keep_removals,
+    opaque_area,
+    pick_per_part,
+)
 from napari_doubledip.core.tasks.watermark import WatermarkTask
 
 FAST = {
@@ -368,3 +375,41 @@ def test_align_is_an_option_of_every_face():
     assert result.offsets == [(0, 2), (4, 0), (2, 4)]
     with pytest.raises(ValueError, match="align"):
         dd.remove_watermark(images, steps=2, align="middle", **FAST)
+
+
+def _coloured(photos, opacity=0.5, colour=(0.9, 0.5, 0.0)):
+    """An orange bar: lighter than some photos' pixels, darker than others'."""
+    alpha = np.zeros(photos[0].shape[:2], np.float32)
+    alpha[26:38, 14:50] = opacity
+    a = alpha[..., None]
+    return [((1 - a) * p + a * np.float32(colour)).astype(np.float32) for p in photos], alpha
+
+
+def test_fit_overlay_recovers_opacity_and_colour_of_any_colour():
+    photos = _three_photos()
+    images, alpha = _coloured(photos)
+    units, clean = _units(images), _units(photos)
+    area = np.zeros_like(alpha, bool)
+    area[20:44, 8:56] = True
+    a, colour = fit_overlay(units, clean, area, window=1)  # given what is under the mark: exact
+    np.testing.assert_allclose(a, np.where(area, alpha, 0), atol=1e-4)
+    np.testing.assert_allclose(
+        colour[:, alpha > 0], np.array([[0.9], [0.5], [0.0]]) + 0 * alpha[alpha > 0], atol=1e-3
+    )
+    a, _ = fit_overlay(units, fill_under(units, alpha > 0), area)  # from a fill-in: near
+    assert abs(float(np.median(a[alpha > 0])) - 0.5) < 0.1 and float(np.median(a[area & (alpha == 0)])) < 0.05
+
+
+def test_support_of_a_coloured_mark_and_its_opaque_patch():
+    photos = _three_photos()
+    images, alpha = _coloured(photos, opacity=1.0)  # an opaque orange badge
+    units = _units(images)
+    support, _ = estimate_support(units, any_colour=True)
+    assert support[alpha > 0].mean() > 0.95
+    opaque = opaque_area(units, support)
+    assert opaque[28:36, 16:48].all() and not opaque[alpha == 0].any()
+    result = dd.remove_watermark(images, steps=2, **FAST)  # filled in where all photos agree
+    assert result.params["start_opacity"] == pytest.approx(0.9)
+    before = np.mean([np.abs(i - p)[26:38, 14:50].mean() for i, p in zip(images, photos, strict=True)])
+    after = np.mean([np.abs(r - p)[26:38, 14:50].mean() for r, p in zip(result.images, photos, strict=True)])
+    assert after < 0.5 * before
