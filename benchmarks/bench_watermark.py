@@ -28,6 +28,27 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from bench_common import iou, parse_sets, psnr  # noqa: E402
 
 
+def save_side_by_side(path: str, images: list, cleaned: list, mark: np.ndarray, side: int = 160) -> None:
+    """Rows: the inputs, the cleaned images, the mark found over a checkerboard; ``side`` px per tile."""
+    from skimage import io, transform
+
+    def tile(img: np.ndarray) -> np.ndarray:
+        return transform.resize(np.asarray(img, np.float64)[..., :3], (side, side), anti_aliasing=True)
+
+    checker = ((np.indices(mark.shape[:2]) // 8).sum(0) % 2) * 0.25 + 0.5
+    over = mark[..., 3:] * mark[..., :3] + (1 - mark[..., 3:]) * checker[..., None]
+    pad = [np.ones((side, side, 3))] * (len(images) - 1)
+    grid = np.concatenate(
+        [
+            np.concatenate([tile(i) for i in images], 1),
+            np.concatenate([tile(c) for c in cleaned], 1),
+            np.concatenate([tile(over), *pad], 1),
+        ],
+        0,
+    )
+    io.imsave(path, (np.clip(grid, 0, 1) * 255).astype(np.uint8), check_contrast=False)
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
@@ -40,6 +61,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--jitter", type=int, default=0, help="sizes differ by up to this many px")
     parser.add_argument("--anchor", default="centre", help="where the mark is: centre or a corner")
+    parser.add_argument("--save", default="", help="write a side-by-side PNG here (inputs, cleaned, mark)")
     args, _ = parser.parse_known_args(argv)
     options = parse_sets(args.set)
 
@@ -80,6 +102,8 @@ def main(argv: list[str] | None = None) -> str:
     on_logo = float(np.median(res.mask[true_region]))
     off_logo = float(np.percentile(res.mask[true_a == 0], 99))
     p = res.params
+    if args.save:
+        save_side_by_side(args.save, images, res.images, res.mark)
     rows = [
         f"| {', '.join(f'{v:.2f}' for v in cleaned)} (mean **{np.mean(cleaned):.2f}**) | "
         f"{np.mean(inputs):.2f} | {np.mean(bih):.2f} | {mask_iou:.3f} | median alpha on mark {on_logo:.3f} "
