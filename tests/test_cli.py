@@ -302,8 +302,8 @@ def test_separate_subcommand_two_mixtures(tmp_path):
         assert arr.shape == (32, 32, 3)
 
 
-def test_watermark_subcommand_two_images_grouped_by_folder(tmp_path):
-    images, _, _ = samples.watermarked_photos(size=32, names=("astronaut", "coffee"))
+def test_watermark_subcommand_images_grouped_by_folder(tmp_path):
+    images, _, _ = samples.watermarked_photos(size=32)
     for k, im in enumerate(images):
         write_image(tmp_path / "shots" / f"shot{k}.png", _u8(im))
     out = tmp_path / "out"
@@ -313,6 +313,12 @@ def test_watermark_subcommand_two_images_grouped_by_folder(tmp_path):
     assert status == 0
     names = {p.name for p in out.iterdir()}
     assert {"shot0_clean.png", "shot1_clean.png", "shots_watermark.json", "shots_watermark.png"} <= names
+    # the mask beside them: as a float TIFF, and as the mark's colour with alpha = mask in a PNG
+    mask, _ = read_image(out / "shots_watermark_mask.tif")
+    mark, _ = read_image(out / "shots_watermark_mark.png")
+    assert mark.shape == (32, 32, 4) and mark.dtype == np.uint8
+    np.testing.assert_array_equal(mark[..., 3], np.round(np.clip(mask, 0, 1) * 255).astype(np.uint8))
+    assert (mark[..., :3] == 255).all() and mark[..., 3].max() > 100  # the mark was found
 
 
 def test_watermark_start_opacity_reaches_the_task(tmp_path):
@@ -321,9 +327,10 @@ def test_watermark_start_opacity_reaches_the_task(tmp_path):
         write_image(tmp_path / f"shot{k}.png", _u8(im))
     out = tmp_path / "out"
     args = ["watermark", str(tmp_path / "shot0.png"), str(tmp_path / "shot1.png"), "--out", str(out)]
-    assert cli.main([*args, "--start-opacity", "0.5", *FAST]) == 0
-    sidecar = next(out.glob("*.json"))
-    assert _sidecar(sidecar)["parameters"]["mask_init"] == pytest.approx(0.5)
+    assert cli.main([*args, "--start-opacity", "0.5", "--align", "bottom-right", *FAST]) == 0
+    sidecar = _sidecar(next(out.glob("*.json")))
+    assert sidecar["parameters"]["mask_init"] == pytest.approx(0.5)
+    assert sidecar["parameters"]["align"] == "bottom-right" == sidecar["run_params"]["aligned_by"]
     # a bad value is the task's clear error, reported per job
     assert cli.main([*args, "--start-opacity", "1.5", "--overwrite", *FAST]) != 0
 

@@ -8,7 +8,14 @@ import pytest
 import napari_doubledip as dd
 from napari_doubledip.core.conversion import centre_crops
 from napari_doubledip.core.postprocess import invert_overlay, keep_watermark_parts, refine_opacity
-from napari_doubledip.core.priors.watermark import estimate_support, fill_under, keep_removals, pick_per_part
+from napari_doubledip.core.priors.watermark import (
+    estimate_support,
+    fill_under,
+    fit_overlay,
+    keep_removals,
+    opaque_area,
+    pick_per_part,
+)
 from napari_doubledip.core.tasks.watermark import WatermarkTask
 
 FAST = {
@@ -59,6 +66,11 @@ def test_images_of_different_sizes_come_back_at_their_own_size(photo48):
     assert all(r.dtype == np.uint8 for r in result.images)
     assert result.mask.shape == (45, 48)
     assert result.offsets == [(1, 0), (3, 0), (0, 0)]
+    # the mark to look at: RGBA on the first image's frame, alpha = the mask where it lies
+    assert result.mark.shape == (48, 48, 4) and result.mark.dtype == np.float32
+    np.testing.assert_array_equal(result.mark[1:46, :, 3], result.mask)
+    assert not result.mark[[0, 46, 47], :, 3].any()
+    assert result.mark.min() >= 0 and result.mark.max() <= 1
     # outside the common centred area the image is the input's own
     np.testing.assert_array_equal(result.images[1][:3], images[1][:3])
     np.testing.assert_array_equal(result.images[1][-3:], images[1][-3:])
@@ -67,7 +79,7 @@ def test_images_of_different_sizes_come_back_at_their_own_size(photo48):
 def test_stream_keys(photo48):
     images, _ = _watermarked(photo48)
     snaps = list(dd.remove_watermark_stream(images[:2], steps=2, min_interval=0, **FAST))
-    assert set(snaps[-1].outputs) == {"clean_0", "clean_1", "watermark", "mask"}
+    assert set(snaps[-1].outputs) == {"clean_0", "clean_1", "watermark", "mask", "mark"}
     assert snaps[-1].outputs["mask"].shape == (48, 48)
 
 
@@ -297,10 +309,15 @@ def test_pick_per_part_takes_the_candidate_that_leaves_less_of_the_mark():
     units, clean = _units(images), _units(photos)
     support, outline = estimate_support(units)
     m_true, m_none = alpha, np.zeros_like(alpha)
-    for first, second in (((units, m_none), (clean, m_true)), ((clean, m_true), (units, m_none))):
-        cleaned, mask = pick_per_part(units, [first, second], support, outline)
+    white, black = np.ones((3, *alpha.shape), np.float32), np.zeros((3, *alpha.shape), np.float32)
+    for first, second in (
+        ((units, m_none, black), (clean, m_true, white)),
+        ((clean, m_true, white), (units, m_none, black)),
+    ):
+        cleaned, mask, colour = pick_per_part(units, [first, second], support, outline)
         np.testing.assert_array_equal(cleaned, clean)
         np.testing.assert_array_equal(mask, m_true)
+        np.testing.assert_array_equal(colour[:, support], 1.0)
 
 
 def test_fill_under_changes_only_the_area():
@@ -311,3 +328,88 @@ def test_fill_under_changes_only_the_area():
     assert filled.shape == units.shape and filled.dtype == np.float32
     np.testing.assert_array_equal(filled[:, :, ~area], units[:, :, ~area].astype(np.float32))
     assert np.abs(filled[:, :, area] - units[:, :, area]).mean() > 0.05  # the white bar is gone
+
+
+def _stamped_by_corner(anchor="bottom-right", sizes=((60, 64), (64, 62), (62, 66))):
+    """Three photos of slightly different sizes, a white bar stamped 4 px from one corner."""
+    photos = _three_photos(size=72)
+    images, where = [], []
+    for p, (h, w) in zip(photos, sizes, strict=True):
+        img = p[:h, :w].copy()
+        top = 4 if anchor.startswith("top") else h - 16
+        left = 4 if anchor.endswith("left") else w - 40
+        img[top : top + 12, left : left + 36] = 0.5 * img[top : top + 12, left : left + 36] + 0.5
+        images.append(img)
+        where.append((top, left))
+    return images, where
+
+
+def test_centre_crops_by_a_corner():
+    common, crops = centre_crops([(60, 64), (64, 62)], anchor="bottom-right")
+    assert common == (60, 62)
+    assert crops == [(slice(0, 60), slice(2, 64)), (slice(4, 64), slice(0, 62))]
+    _, crops = centre_crops([(60, 64), (64, 62)], anchor="top-left")
+    assert crops == [(slice(0, 60), slice(0, 62))] * 2
+    with pytest.raises(ValueError, match="anchor"):
+        centre_crops([(60, 64)], anchor="middle")
+
+
+@pytest.mark.parametrize("anchor", ["bottom-right", "top-left"])
+def test_align_auto_finds_the_corner_a_stamp_is_placed_by(anchor):
+    images, where = _stamped_by_corner(anchor)
+    task = WatermarkTask(images)  # the support and the alignment are set up here
+    assert task.align == anchor
+    (ys, xs), (top, left) = task.crops[0], where[0]
+    bar = np.zeros(task.common, bool)
+    bar[top - ys.start : top - ys.start + 12, left - xs.start : left - xs.start + 36] = True
+    assert task.support[bar].mean() > 0.9  # the stamp lines up in the common area, and is found
+    # aligned by the centres, the stamps do not line up: less (here no) shared edge
+    centred = WatermarkTask(images, align="centre")
+    assert centred.align == "centre" and centred.support[bar].mean() < 0.5
+
+
+def test_align_is_an_option_of_every_face():
+    images, _ = _stamped_by_corner()
+    result = dd.remove_watermark(images, steps=2, align="bottom-right", **FAST)
+    assert result.params["aligned_by"] == "bottom-right" and result.params["align"] == "bottom-right"
+    assert result.offsets == [(0, 2), (4, 0), (2, 4)]
+    with pytest.raises(ValueError, match="align"):
+        dd.remove_watermark(images, steps=2, align="middle", **FAST)
+
+
+def _coloured(photos, opacity=0.5, colour=(0.9, 0.5, 0.0)):
+    """An orange bar: lighter than some photos' pixels, darker than others'."""
+    alpha = np.zeros(photos[0].shape[:2], np.float32)
+    alpha[26:38, 14:50] = opacity
+    a = alpha[..., None]
+    return [((1 - a) * p + a * np.float32(colour)).astype(np.float32) for p in photos], alpha
+
+
+def test_fit_overlay_recovers_opacity_and_colour_of_any_colour():
+    photos = _three_photos()
+    images, alpha = _coloured(photos)
+    units, clean = _units(images), _units(photos)
+    area = np.zeros_like(alpha, bool)
+    area[20:44, 8:56] = True
+    a, colour = fit_overlay(units, clean, area, window=1)  # given what is under the mark: exact
+    np.testing.assert_allclose(a, np.where(area, alpha, 0), atol=1e-4)
+    np.testing.assert_allclose(
+        colour[:, alpha > 0], np.array([[0.9], [0.5], [0.0]]) + 0 * alpha[alpha > 0], atol=1e-3
+    )
+    a, _ = fit_overlay(units, fill_under(units, alpha > 0), area)  # from a fill-in: near
+    assert abs(float(np.median(a[alpha > 0])) - 0.5) < 0.1 and float(np.median(a[area & (alpha == 0)])) < 0.05
+
+
+def test_support_of_a_coloured_mark_and_its_opaque_patch():
+    photos = _three_photos()
+    images, alpha = _coloured(photos, opacity=1.0)  # an opaque orange badge
+    units = _units(images)
+    support, _ = estimate_support(units, any_colour=True)
+    assert support[alpha > 0].mean() > 0.95
+    opaque = opaque_area(units, support)
+    assert opaque[28:36, 16:48].all() and not opaque[alpha == 0].any()
+    result = dd.remove_watermark(images, steps=2, **FAST)  # filled in where all photos agree
+    assert result.params["start_opacity"] == pytest.approx(0.9)
+    before = np.mean([np.abs(i - p)[26:38, 14:50].mean() for i, p in zip(images, photos, strict=True)])
+    after = np.mean([np.abs(r - p)[26:38, 14:50].mean() for r, p in zip(result.images, photos, strict=True)])
+    assert after < 0.5 * before

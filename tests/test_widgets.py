@@ -232,21 +232,27 @@ def test_separate_widget_two_mixtures(viewer, qtbot, image32):
     assert "Mixing weights" in widget.status.text()
 
 
-def test_watermark_widget_two_images(viewer, qtbot, image32):
-    logo = np.zeros((32, 32), np.float32)
-    logo[12:20, 6:26] = 0.5
-    a = (1 - logo[..., None]) * image32 + logo[..., None]
-    b = (1 - logo[..., None]) * image32[::-1] + logo[..., None]
+def test_watermark_widget_three_images(viewer, qtbot):
+    from napari_doubledip import samples
+
+    (a, b, c), _, _ = samples.watermarked_photos(size=32)
     viewer.add_image(a, name="a")
     viewer.add_image(b, name="b")
+    viewer.add_image(c, name="c")
     widget = open_widget(viewer, "Remove watermark", steps=3)
-    assert widget.param_widgets["mask_init"].value == pytest.approx(0.1)
+    assert widget.param_widgets["mask_init"].value == 0  # from the data
     widget.param_widgets["mask_init"].value = 0.5  # a nearly opaque mark
     click_run_and_wait(qtbot, widget)
     assert viewer.layers["a · clean"].metadata["doubledip"]["mask_init"] == pytest.approx(0.5)
     assert viewer.layers["a · clean"].data.shape == a.shape
     assert viewer.layers["b · clean"].data.shape == b.shape
     assert viewer.layers["a · watermark mask"].data.ndim == 2
+    # the mark as found: an RGBA layer, its colour with alpha = the mask (hidden until asked for)
+    found = viewer.layers["a · watermark found"]
+    assert found.rgb and found.data.shape == (32, 32, 4) and not found.visible
+    np.testing.assert_array_equal(found.data[..., 3], viewer.layers["a · watermark mask"].data)
+    np.testing.assert_array_equal(found.data[..., :3], 1.0)  # white, the default colour
+    assert found.data[..., 3].max() > 0.4  # the shared logo was found
     assert viewer.layers["a · clean"].metadata["doubledip"]["task"] == "watermark"
 
 

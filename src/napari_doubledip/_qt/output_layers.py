@@ -122,6 +122,13 @@ class OutputLayers:
                 blending="additive",
                 **geometry,
             )
+        if output.kind == "rgba":  # a colour with its own opacity: what lies below shows through
+            return self.viewer.add_image(
+                np.zeros(lead + frame[:2] + (4,), np.float32),
+                rgb=True,
+                contrast_limits=(0.0, 1.0),
+                **geometry,
+            )
         rgb = bool(source.rgb)
         return self.viewer.add_image(
             np.zeros(lead + frame, source.dtype),

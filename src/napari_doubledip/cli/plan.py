@@ -249,7 +249,8 @@ def output_files(
 ) -> dict[str, str]:
     """The files a job writes, by sidecar key: ``<name><file><ext>``, or per input ``<stem><file><ext>``.
 
-    ``ext`` forces one extension (stacks: ``.tif``); else the first input's (float maps: ``.tif``).
+    ``ext`` forces one extension (stacks: ``.tif``); else the first input's (float maps: ``.tif``,
+    ``png`` outputs: ``.png``).
     """
     files: dict[str, str] = {}
     for o in entry.files:
@@ -257,7 +258,7 @@ def output_files(
             for k, f in enumerate(members):
                 files[o.key.format(i=k)] = str(out / f"{stems[f]}{o.file}{ext or _ext_for(f)}")
         else:
-            suffix = ext or (".tif" if o.tiff else _ext_for(members[0]))
+            suffix = ext or (".tif" if o.tiff else ".png" if o.png else _ext_for(members[0]))
             files[o.file_key or o.key] = str(out / f"{name}{o.file}{suffix}")
     return files
 

@@ -15,6 +15,7 @@ import numpy as np
 __all__ = [
     "MIN_SIZE",
     "ImageLayout",
+    "ANCHORS",
     "centre_crops",
     "check_mask",
     "as_array",
@@ -357,10 +358,14 @@ def to_unit_jointly(
     return units, layouts
 
 
+#: Where images of slightly different sizes line up: their centres, or one of their corners.
+ANCHORS = ("centre", "top-left", "top-right", "bottom-left", "bottom-right")
+
+
 def centre_crops(
-    shapes: list[tuple[int, ...]], max_difference: int = 16
+    shapes: list[tuple[int, ...]], max_difference: int = 16, anchor: str = "centre"
 ) -> tuple[tuple[int, int], list[tuple[slice, slice]]]:
-    """The common centred ``(Y, X)`` area of images whose sizes differ a little.
+    """The common ``(Y, X)`` area of images whose sizes differ a little, centred or by a corner.
 
     Parameters
     ----------
@@ -368,28 +373,35 @@ def centre_crops(
         The images' shapes (``(Y, X)`` or ``(Y, X, C)``).
     max_difference
         Largest allowed difference in rows or columns between the biggest and the smallest image.
+    anchor
+        One of :data:`ANCHORS`: the area is centred in each image, or at that corner of it (a
+        stamp by the bottom-right corner lines up by that corner).
 
     Returns
     -------
     common, crops
-        The common ``(Y, X)`` size and, per image, the slices of that area centred in it.
+        The common ``(Y, X)`` size and, per image, the slices of that area in it.
 
     Raises
     ------
     ValueError
-        If the sizes differ by more than ``max_difference`` pixels along Y or X.
+        If the sizes differ by more than ``max_difference`` pixels along Y or X, or the anchor
+        is unknown.
     """
+    if anchor not in ANCHORS:
+        raise ValueError(f"anchor must be one of {ANCHORS}, got {anchor!r}")
     hs = [int(s[0]) for s in shapes]
     ws = [int(s[1]) for s in shapes]
     if max(hs) - min(hs) > max_difference or max(ws) - min(ws) > max_difference:
         raise ValueError(
-            f"images cannot be aligned by their centres: their (Y, X) sizes {[s[:2] for s in shapes]} "
+            f"images cannot be aligned: their (Y, X) sizes {[s[:2] for s in shapes]} "
             f"differ by more than {max_difference} pixels (max_size_difference); images that share a "
             "watermark should show it at the same place and scale"
         )
     h, w = min(hs), min(ws)
     crops = []
     for hk, wk in zip(hs, ws, strict=True):
-        y0, x0 = (hk - h) // 2, (wk - w) // 2
+        y0 = 0 if anchor.startswith("top") else hk - h if anchor.startswith("bottom") else (hk - h) // 2
+        x0 = 0 if anchor.endswith("left") else wk - w if anchor.endswith("right") else (wk - w) // 2
         crops.append((slice(y0, y0 + h), slice(x0, x0 + w)))
     return (h, w), crops

@@ -83,7 +83,7 @@ def invert_overlay(
     mask
         ``(Y, X)`` opacity in [0, 1].
     colour
-        ``(C,)`` watermark colour, unit range.
+        ``(C,)`` watermark colour, or ``(C, Y, X)`` a colour per pixel, unit range.
     opaque_from, opaque_full
         Opacities where the blend towards the generator starts and where it is complete.
 
@@ -92,7 +92,7 @@ def invert_overlay(
     The K cleaned ``(C, Y, X)`` images, clipped to [0, 1].
     """
     m = mask[None]
-    c = colour[:, None, None]
+    c = colour[:, None, None] if colour.ndim == 1 else colour
     blend = np.clip((m - opaque_from) / (opaque_full - opaque_from), 0.0, 1.0)
     out = []
     for unit, gen in zip(images, generated, strict=True):

@@ -109,8 +109,9 @@ class Output:
     suffix
         The layer is called ``"<input name> · <suffix>"``.
     kind
-        ``"image"`` (the input's range), ``"mask"`` (float in [0, 1]) or ``"labels"`` (integers;
-        the CLI writes ``255`` where nonzero).
+        ``"image"`` (the input's range), ``"mask"`` (float in [0, 1]), ``"labels"`` (integers;
+        the CLI writes ``255`` where nonzero) or ``"rgba"`` (float ``(Y, X, 4)`` in [0, 1]: a
+        colour with its own opacity, shown over the layers below it).
     colormap, visible
         Colormap of gray images and masks; whether the layer is shown when created.
     file
@@ -119,6 +120,8 @@ class Output:
         Key of the file in the sidecar's ``outputs`` (default: ``key``).
     tiff
         Always write a TIFF (float maps), else the input's own format.
+    png
+        Always write a PNG (an ``"rgba"`` output keeps its alpha; JPEG has none).
     """
 
     key: str
@@ -129,6 +132,7 @@ class Output:
     file: str | None = ""
     file_key: str | None = None
     tiff: bool = False
+    png: bool = False
 
     @property
     def per_input(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.conversion import ANCHORS
 from ..core.options import GeneratorOptions, option
 from . import Aux, Demo, DemoSample, Inputs, Output, Sample, TaskEntry
 from ._common import psnr
@@ -33,7 +34,9 @@ class WatermarkOptions(GeneratorOptions):
         Weight of an L1 penalty on the mask (mean opacity): keeps it at zero away from the
         watermark, where a false opacity would bias the inversion.
     mask_init
-        The mask generator's initial opacity (shifts its output bias). The data alone cannot
+        The mask generator's initial opacity (shifts its output bias); 0 (default): from the
+        data where the K images give the mark's support (the median opacity fitted over the
+        images filled in under its strokes, within 0.05..0.9), else 0.1. The data alone cannot
         tell a false opacity from none (the clean generators absorb it), so where the mask
         starts is where it stays away from the mark: measured at 128², 400 steps, three
         photos, starting at 0.1 instead of 0.5 gave 31.8 vs 23.1 dB for a faint mark (opacity
@@ -57,7 +60,12 @@ class WatermarkOptions(GeneratorOptions):
     opaque_from, opaque_full
         Mask values between which the output moves from the inversion to the generator.
     max_size_difference
-        Largest size difference (pixels) that centre alignment accepts.
+        Largest size difference (pixels) that alignment accepts.
+    align
+        Where images of slightly different sizes line up: ``"centre"``, a corner
+        (``"top-left"``, ``"top-right"``, ``"bottom-left"``, ``"bottom-right"``: a stamp placed by
+        that corner), or ``"auto"`` (default): the anchor where the K images share the most edge
+        (:func:`~napari_doubledip.core.priors.watermark.alignment_evidence`); equal sizes need none.
     """
 
     watermark: Any = option(
@@ -72,11 +80,11 @@ class WatermarkOptions(GeneratorOptions):
     exclusion_weight: float = option(0.1, "weight of the exclusion loss between pairs of clean images")
     mask_sparsity: float = option(0.0, "weight of an L1 penalty on the mask")
     mask_init: float = option(
-        0.1,
-        "the mask's starting opacity: 0.1 suits faint, see-through marks; about 0.5 for nearly "
-        "opaque ones (BENCHMARKS.md)",
+        0.0,
+        "the mask's starting opacity; 0: from the images (K >= 2), else 0.1 (faint, see-through "
+        "marks); about 0.5 for nearly opaque ones (BENCHMARKS.md)",
         shown=True,
-        minimum=0.01,
+        minimum=0.0,
         maximum=0.9,
         decimals=2,
         cli_aliases=("--start-opacity",),
@@ -86,7 +94,14 @@ class WatermarkOptions(GeneratorOptions):
     min_part: float = option(0.025, "smallest kept part of the watermark, as a fraction of the largest")
     opaque_from: float = option(0.75, "mask value where the output starts moving from inversion to generator")
     opaque_full: float = option(0.95, "mask value where the output is the generator's")
-    max_size_difference: int = option(16, "largest size difference (pixels) that centre alignment accepts")
+    max_size_difference: int = option(16, "largest size difference (pixels) that alignment accepts")
+    align: str = option(
+        "auto",
+        "where images of slightly different sizes line up: auto (where they share the most edge), "
+        "centre, or a corner (a stamp by that corner)",
+        shown=True,
+        choices=("auto", *ANCHORS),
+    )
     support: bool = option(
         True,
         "with K >= 2 images and no hint, find the mark where the images' gradients agree; change "
@@ -112,12 +127,14 @@ class WatermarkOptions(GeneratorOptions):
             raise ValueError("need 0 < opaque_from < opaque_full <= 1")
         if self.mask_sparsity < 0:
             raise ValueError(f"mask_sparsity must be >= 0, got {self.mask_sparsity}")
-        if not 0 < self.mask_init < 1:
-            raise ValueError(f"mask_init must be in (0, 1), got {self.mask_init}")
+        if not 0 <= self.mask_init < 1:
+            raise ValueError(f"mask_init must be in [0, 1) (0: from the data), got {self.mask_init}")
         if self.support_margin < 0:
             raise ValueError(f"support_margin must be >= 0, got {self.support_margin}")
         if not 0 < self.support_low <= 1:
             raise ValueError(f"support_low must be in (0, 1], got {self.support_low}")
+        if self.align not in ("auto", *ANCHORS):
+            raise ValueError(f"align must be 'auto' or one of {ANCHORS}, got {self.align!r}")
         if not 0 <= self.min_part < 1:
             raise ValueError(f"min_part must be in [0, 1), got {self.min_part}")
 
@@ -168,6 +185,7 @@ ENTRY = TaskEntry(
         Output("clean_{i}", "clean", file="_clean"),
         Output("watermark", "watermark", visible=False),
         Output("mask", "watermark mask", kind="mask", visible=False, file="_mask", tiff=True),
+        Output("mark", "watermark found", kind="rgba", visible=False, file="_mark", png=True),
     ),
     inputs=Inputs(group=True),
     aux=Aux(
@@ -183,7 +201,7 @@ ENTRY = TaskEntry(
     summary="Remove a watermark shared by K >= 2 images (or by one image, given a hint).",
     doc="""images
     K >= 2 images with the same watermark at the same place (sizes may differ by a few
-    pixels: they are aligned by their centres), or one image with ``hint``. A list: one array
+    pixels: they are aligned by their centres or a corner, ``align``), or one image with ``hint``. A list: one array
     is one image, and a ``(K, Y, X)`` stack is refused (pass ``list(stack)``).
 hint
     Optional ``(Y, X)`` array, nonzero where the watermark may be (a box or a rough mask).""",

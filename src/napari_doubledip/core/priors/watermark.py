@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["estimate_support", "fill_area", "fill_under", "keep_removals", "pick_per_part", "shared_gradient"]
+__all__ = [
+    "estimate_support",
+    "fill_area",
+    "fill_under",
+    "alignment_evidence",
+    "fit_overlay",
+    "keep_removals",
+    "opaque_area",
+    "pick_per_part",
+    "shared_gradient",
+]
 
 
 def _gradients(units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +68,26 @@ def shared_gradient(units: np.ndarray, direction: tuple[np.ndarray, np.ndarray] 
     return np.clip((gy * dy + gx * dx).min(0), 0.0, None)
 
 
+def shared_edge(units: np.ndarray) -> np.ndarray:
+    """Like :func:`shared_gradient`, for marks of any colour: an edge in every image, either sign.
+
+    A coloured mark is lighter than one photo and darker than another, so its edge's sign (and
+    which channel shows it) changes from image to image. Per image and channel, the Sobel
+    gradient's component along the edge's orientation (the main axis of the gradients'
+    structure tensor over the K images and channels, a direction without sign), in absolute
+    value; the largest over the channels; the smallest over the K images.
+    """
+    from scipy import ndimage
+
+    u = np.asarray(units, np.float64)
+    gy = np.stack([[ndimage.sobel(ch, axis=0) for ch in img] for img in u]) / 8.0
+    gx = np.stack([[ndimage.sobel(ch, axis=1) for ch in img] for img in u]) / 8.0
+    jyy, jxx, jxy = (gy * gy).sum((0, 1)), (gx * gx).sum((0, 1)), (gx * gy).sum((0, 1))
+    angle = 0.5 * np.arctan2(2 * jxy, jxx - jyy)
+    along = np.abs(gy * np.sin(angle) + gx * np.cos(angle))  # (K, C, Y, X)
+    return along.max(1).min(0)
+
+
 def estimate_support(
     units: np.ndarray,
     low: float = 0.2,
@@ -66,6 +96,8 @@ def estimate_support(
     chance_factor: float = 1.5,
     min_outline: int = 16,
     min_cluster: float = 0.1,
+    any_colour: bool = False,
+    _unsigned: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where a watermark shared by K >= 2 aligned images lies, from their shared gradients.
 
@@ -85,6 +117,11 @@ def estimate_support(
         ``(K, C, Y, X)`` aligned images in unit range.
     low, margin, relative, chance_factor, min_outline, min_cluster
         As above.
+    any_colour
+        Also find the outline of a mark lighter than some photos and darker than others (a
+        colour, or a badge): the union of the outline above and the one :func:`shared_edge`
+        gives (an edge of either sign in every image), each against its own chance level, when
+        the latter is more than 1.5 times larger (else the signed outline alone).
 
     Returns
     -------
@@ -97,14 +134,28 @@ def estimate_support(
 
     units = np.asarray(units, np.float64)
     k, _, h, w = units.shape
-    score = shared_gradient(units)
+    nothing = np.zeros((h, w), bool)
+    if any_colour:  # the signed outline (a light or dark mark), and the unsigned one (any colour)
+        args = (low, margin, relative, chance_factor, min_outline, min_cluster)
+        signed, unsigned = (
+            estimate_support(units, *args)[1],
+            estimate_support(units, *args, _unsigned=True)[1],
+        )
+        # a light (or dark) mark: the signed outline alone (the unsigned one adds chance edges
+        # around it: -1.2 dB on the sample logo); a coloured one, which it mostly misses: both
+        outline = signed | unsigned if unsigned.sum() > 1.5 * signed.sum() else signed
+        if not outline.any():
+            return nothing, nothing
+        body = ndimage.binary_fill_holes(ndimage.binary_closing(outline, iterations=3) | outline)
+        return ndimage.binary_dilation(body, iterations=margin) if margin > 0 else body, outline
+    shared = shared_edge if _unsigned else shared_gradient
+    score = shared(units)
     shifts = [((i * h) // k + 7 * i, (i * w) // k + 13 * i) for i in range(k)]
     shifted = np.stack([np.roll(u, s, axis=(-2, -1)) for u, s in zip(units, shifts, strict=True)])
-    chance = shared_gradient(shifted)
+    chance = shared(shifted)
     high = max(
         chance_factor * float(np.percentile(chance, 99.9)), relative * float(np.percentile(score, 99.9))
     )
-    nothing = np.zeros((h, w), bool)
     if not high > 0:
         return nothing, nothing
     outline = apply_hysteresis_threshold(score, low * high, high)
@@ -213,13 +264,14 @@ def fill_under(units: np.ndarray, area: np.ndarray) -> np.ndarray:
 
 def pick_per_part(
     units: np.ndarray,
-    candidates: list[tuple[np.ndarray, np.ndarray]],
+    candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     support: np.ndarray,
     outline: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each connected part of ``support``, the candidate that leaves the least shared outline.
 
-    Each candidate is ``(cleaned, mask)``: ``(K, C, Y, X)`` images and their ``(Y, X)`` opacity.
+    Each candidate is ``(cleaned, mask, colour)``: ``(K, C, Y, X)`` images, their ``(Y, X)``
+    opacity and the mark's ``(C, Y, X)`` colour.
     The score of a candidate on a part is the mean over the part's ``outline`` pixels of
     ``|median over the K images of the gradient along the inputs' median gradient direction|``:
     what is left of the mark's edges, or what an over-correction drew in their place (the
@@ -227,19 +279,20 @@ def pick_per_part(
 
     Returns
     -------
-    cleaned, mask
-        The combined images and opacity (copies).
+    cleaned, mask, colour
+        The combined images, opacity and colour (copies).
     """
     from scipy import ndimage
 
     gy, gx = _gradients(units)
     dy, dx = _median_direction(gy, gx)
     scores = []
-    for c, _ in candidates:
+    for c, _, _ in candidates:
         cy, cx = _gradients(c)
         scores.append(np.abs(np.median(cy * dy + cx * dx, 0)))
     cleaned = np.array(candidates[0][0], copy=True)
     mask = np.array(candidates[0][1], np.float32, copy=True)
+    colour = np.array(candidates[0][2], np.float32, copy=True)
     parts, n = ndimage.label(support)
     for part in range(1, n + 1):
         where = parts == part
@@ -250,4 +303,78 @@ def pick_per_part(
         if best:
             cleaned[:, :, where] = candidates[best][0][:, :, where]
             mask[where] = candidates[best][1][where]
-    return cleaned, mask
+            colour[:, where] = candidates[best][2][:, where]
+    return cleaned, mask, colour
+
+
+def opaque_area(
+    units: np.ndarray, support: np.ndarray, fraction: float = 0.05, min_pixels: int = 9
+) -> np.ndarray:
+    """Where the K images are all the same colour inside ``support``: an opaque mark hides them.
+
+    Pixels of ``support`` whose spread over the K images (standard deviation, mean over the
+    channels) is below ``fraction`` times its median over the whole frame, in connected parts
+    of at least ``min_pixels``. Different photos never agree by chance over a patch; under an
+    opaque mark they agree exactly, whatever its colour.
+    """
+    from scipy import ndimage
+
+    spread = np.asarray(units, np.float64).std(0).mean(0)
+    level = fraction * float(np.median(spread))
+    same = (spread <= level) & support
+    parts, n = ndimage.label(same)
+    if n == 0:
+        return same
+    sizes = np.bincount(parts.ravel())[1:]
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = sizes >= min_pixels
+    return keep[parts]
+
+
+def fit_overlay(
+    units: np.ndarray, under: np.ndarray, area: np.ndarray, window: int = 3, min_spread: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel opacity and colour of a mark of ANY colours, from the K images and a guess under it.
+
+    With ``I_k = a * w + (1 - a) * y_k`` at a pixel, the deviations from the K images' mean
+    satisfy ``I_k - mean(I) = (1 - a) * (y_k - mean(y))`` whatever the mark's colour ``w``: the
+    mark scales how much the photos differ. ``1 - a`` is the least-squares slope of the inputs'
+    deviations on those of ``under`` (a guess at the ``y_k``, e.g. :func:`fill_under`), over the
+    K images, the channels and a ``window`` x ``window`` neighbourhood; ``a * w`` is then
+    ``mean(I) - (1 - a) * mean(y)``. Where the guesses hardly differ (spread below
+    ``min_spread``) the data cannot tell, and the opacity is 0.
+
+    Returns
+    -------
+    alpha, colour
+        ``(Y, X)`` opacity in [0, 1] (0 off ``area``) and ``(C, Y, X)`` colour in [0, 1]
+        (meaningful where ``alpha > 0``).
+    """
+    from scipy import ndimage
+
+    units = np.asarray(units, np.float64)
+    under = np.asarray(under, np.float64)
+    di = units - units.mean(0)
+    dy = under - under.mean(0)
+    num = (di * dy).sum((0, 1))
+    den = (dy * dy).sum((0, 1))
+    if window > 1:
+        num = ndimage.uniform_filter(num, window)
+        den = ndimage.uniform_filter(den, window)
+    n = units.shape[0] * units.shape[1]
+    slope = np.clip(num / np.maximum(den, 1e-12), 0.0, 1.0)
+    alpha = np.where(area & (den / n > min_spread**2), 1.0 - slope, 0.0)
+    premult = units.mean(0) - slope[None] * under.mean(0)
+    colour = np.clip(premult / np.maximum(alpha, 1e-3)[None], 0.0, 1.0)
+    return alpha.astype(np.float32), colour.astype(np.float32)
+
+
+def alignment_evidence(units: np.ndarray) -> float:
+    """How much edge K aligned images share beyond chance.
+
+    The sum of :func:`shared_edge` over the outline :func:`estimate_support` finds (0 when it
+    finds none). Compared between ways of aligning the same images, the largest is where their
+    mark lines up.
+    """
+    _, outline = estimate_support(units, any_colour=True)
+    return float(shared_edge(units)[outline].sum()) if outline.any() else 0.0

@@ -10,12 +10,21 @@ import numpy as np
 import torch
 
 from ...registry.watermark import WatermarkOptions
-from ..conversion import centre_crops, from_unit, mask_plane, to_unit_jointly
+from ..conversion import ANCHORS, centre_crops, from_unit, mask_plane, to_unit_jointly
 from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
 from ..postprocess import invert_overlay, keep_watermark_parts, refine_opacity
-from ..priors.watermark import estimate_support, fill_area, fill_under, keep_removals, pick_per_part
+from ..priors.watermark import (
+    alignment_evidence,
+    estimate_support,
+    fill_area,
+    fill_under,
+    fit_overlay,
+    keep_removals,
+    opaque_area,
+    pick_per_part,
+)
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 from .reconstruction import weighted_mse
 
@@ -40,6 +49,10 @@ class WatermarkResult(Result):
     mask
         Float ``(Y, X)`` in [0, 1] on the common area: the watermark's estimated opacity
         (1 = watermark only).
+    mark
+        The mark as found, to look at: float ``(Y, X, 4)`` RGBA on the first image's frame, its
+        colour with alpha = ``mask`` (the widget's "watermark found" layer, the CLI's
+        ``_mark.png``).
     offsets
         Per image, the ``(row, column)`` of the common area's top-left corner in that image.
     colour
@@ -49,6 +62,7 @@ class WatermarkResult(Result):
     images: list[np.ndarray] = None  # type: ignore[assignment]
     watermark: np.ndarray = None  # type: ignore[assignment]
     mask: np.ndarray = None  # type: ignore[assignment]
+    mark: np.ndarray = None  # type: ignore[assignment]
     offsets: list[tuple[int, int]] = None  # type: ignore[assignment]
     colour: np.ndarray = None  # type: ignore[assignment]
 
@@ -127,8 +141,9 @@ class WatermarkTask(Task[WatermarkOptions]):
                 raise ValueError(f"images[{i}] has shape {s}; expected (Y, X) or (Y, X, C)")
         if len({len(s) for s in self.shapes}) > 1 or len({s[2:] for s in self.shapes}) > 1:
             raise ValueError(f"images must all have the same number of channels, got shapes {self.shapes}")
-        self.common, self.crops = centre_crops(self.shapes, o.max_size_difference)
         units, self.layouts = to_unit_jointly(images)
+        self.align = self._pick_anchor(units) if o.align == "auto" else o.align
+        self.common, self.crops = centre_crops(self.shapes, o.max_size_difference, self.align)
         # the K images on their common area, stacked once: (K, C, Y, X)
         self.units = np.stack([u[:, ys, xs] for u, (ys, xs) in zip(units, self.crops, strict=True)])
         self.full_units = units
@@ -140,12 +155,20 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.outline: np.ndarray | None = None
         if self.hint is None and o.support and self.k >= 2:
             self.support, self.outline = estimate_support(
-                self.units, low=o.support_low, margin=o.support_margin
+                self.units, low=o.support_low, margin=o.support_margin, any_colour=True
             )
             # a second guess at what lies under the mark, independent of the steps run: each image
             # filled in (biharmonic) over the outline's strokes
-            self.fill_area = fill_area(self.outline, self.support)
+            # (and over patches of the support where all K images have the same colour: an opaque mark)
+            self.opaque = opaque_area(self.units, self.support)
+            self.fill_area = fill_area(self.outline, self.support) | self.opaque
             self.fill = fill_under(self.units, self.fill_area)
+            # under an opaque patch, filled in over just the patch (and its 1-px rim): nearer than
+            # the fill over the widened strokes
+            from scipy import ndimage
+
+            self.rim = ndimage.binary_dilation(self.opaque, iterations=1)
+            self.opaque_fill = fill_under(self.units, self.rim) if self.rim.any() else self.fill
         scale = self.layouts[0].high - self.layouts[0].low
         watermark = o.watermark
         self.learn_colour = isinstance(watermark, str) and watermark == "learn"
@@ -160,6 +183,34 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.initial_colour = np.clip(colour, 0.0, 1.0)
         self.net_config = resolve_net_config(o.net)
         self.mask_config = resolve_net_config(o.mask_net)
+
+    def _pick_anchor(self, units: list[np.ndarray]) -> str:
+        """``align="auto"``: the anchor where the K images share the most edge (centre on a tie)."""
+        centre_crops(self.shapes, self.opts.max_size_difference)  # sizes too different: say so first
+        if len(units) < 2 or len({s[:2] for s in self.shapes}) == 1:
+            return "centre"  # one image, or equal sizes: every anchor is the same
+        best, evidence = "centre", -1.0
+        for anchor in ANCHORS:
+            _, crops = centre_crops(self.shapes, self.opts.max_size_difference, anchor)
+            stack = np.stack([u[:, ys, xs] for u, (ys, xs) in zip(units, crops, strict=True)])
+            score = alignment_evidence(stack)
+            if score > evidence:
+                best, evidence = anchor, score
+        return best
+
+    def _data_opacity(self, fallback: float = 0.1) -> float:
+        """``mask_init=0``: the median opacity fitted over the images filled in under the strokes.
+
+        :func:`refine_opacity` with :func:`fill_under`'s images (1 on :func:`opaque_area`),
+        within 0.05..0.9; ``fallback`` when the images gave no support.
+        """
+        if self.support is None or not self.fill_area.any():
+            return fallback
+        area = self.fill_area.astype(np.float32)
+        alpha = refine_opacity(self.units, self.fill, area, self.initial_colour)
+        alpha = np.where(self.opaque, 1.0, alpha)[self.fill_area]  # all K images alike: opaque
+        alpha = alpha[alpha > 0.02]
+        return float(np.clip(np.median(alpha), 0.05, 0.9)) if alpha.size else fallback
 
     def _check_hint(self, hint: np.ndarray | None) -> np.ndarray | None:
         if hint is None:
@@ -193,8 +244,9 @@ class WatermarkTask(Task[WatermarkOptions]):
         shape = self.padded[0].padded_shape
         self.clean_nets = self.build_net(self.net_config, self.channels, self.k, ctx, salt=1)
         self.mask_net = self.build_net(self.mask_config, 1, 1, ctx, salt=2)
-        if self.opts.mask_init != 0.5:  # start from a faint mask: it grows where the data needs it
-            self.mask_net.init_output(self.opts.mask_init)
+        self.start_opacity = self.opts.mask_init or self._data_opacity()
+        if self.start_opacity != 0.5:  # start from a faint mask: it grows where the data needs it
+            self.mask_net.init_output(self.start_opacity)
         o = self.opts
         self.z = NoiseInput(ctx, self.k * self.net_config.input_depth, shape, o.input_std, o.reg_noise)
         self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, o.input_std, o.reg_noise)
@@ -275,13 +327,21 @@ class WatermarkTask(Task[WatermarkOptions]):
         if area is not None:
             mask = np.where(area, mask, 0.0).astype(np.float32)
         cleaned = np.stack(self._invert(clean, mask, colour))
+        colours = np.broadcast_to(colour[:, None, None], (len(colour), *mask.shape))
         support, outline = self.support, self.outline
         if support is not None and outline is not None and self.fill_area.any():
             # the opacity fitted over the filled-in images instead of the generators' outputs;
             # each part of the mark keeps whichever inversion leaves less of the shared outline
+            # and a third, of any colours: opacity and colour per pixel from how much the photos
+            # still differ under the mark (fit_overlay), an opaque patch filled in on its own
             alt_mask = refine_opacity(self.units, self.fill, self.fill_area.astype(np.float32), colour)
             alt = np.stack(self._invert(self.fill, alt_mask, colour))
-            cleaned, mask = pick_per_part(self.units, [(cleaned, mask), (alt, alt_mask)], support, outline)
+            flat = np.broadcast_to(colour[:, None, None], (len(colour), *mask.shape))
+            candidates = [(cleaned, mask, flat), (alt, alt_mask, flat)]
+            fit_mask, fit_colour = fit_overlay(self.units, self.fill, self.fill_area)
+            under = np.where(self.rim, self.opaque_fill, self.fill)  # taken where nearly opaque
+            candidates.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
+            cleaned, mask, colours = pick_per_part(self.units, candidates, support, outline)
         changed = np.broadcast_to(mask > 0, cleaned.shape[:1] + mask.shape)
         if support is not None and outline is not None:
             cleaned, changed = keep_removals(self.units, cleaned, support, outline, changed)
@@ -304,10 +364,20 @@ class WatermarkTask(Task[WatermarkOptions]):
             channels=lay0.channels,
             alpha=None if lay0.alpha is None else lay0.alpha[self.crops[0]],
         )
-        result["watermark"] = from_unit(mask[None] * colour[:, None, None], wm_layout)
+        result["watermark"] = from_unit(mask[None] * colours, wm_layout)
         result["mask"] = mask.astype(np.float32)
+        result["mark"] = self._mark(mask, colours)
         self._colour_out = colour.astype(np.float64)  # for the result (not a stream output)
         return result
+
+    def _mark(self, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
+        """The mark as found, to look at: ``(Y, X, 4)`` RGBA on the first image's frame, alpha = opacity."""
+        rgba = np.zeros((*self.shapes[0][:2], 4), np.float32)
+        rgb = np.clip(colour, 0.0, 1.0)[:3] if len(colour) >= 3 else np.repeat(colour[:1], 3, 0)
+        ys, xs = self.crops[0]
+        rgba[ys, xs, :3] = np.moveaxis(rgb, 0, -1)
+        rgba[ys, xs, 3] = np.clip(mask, 0.0, 1.0)
+        return rgba
 
     def result(
         self, outputs: dict[str, np.ndarray], history: dict[str, np.ndarray], params: dict[str, Any]
@@ -316,13 +386,20 @@ class WatermarkTask(Task[WatermarkOptions]):
         images = [outputs[f"clean_{k}"] for k in range(self.k)]
         colour = np.array(self._colour_out)
         offsets = [(c[0].start, c[1].start) for c in self.crops]
-        params = {**params, "colour_unit": colour.tolist(), "offsets": offsets}
+        params = {
+            **params,
+            "colour_unit": colour.tolist(),
+            "offsets": offsets,
+            "aligned_by": self.align,
+            "start_opacity": self.start_opacity,
+        }
         return WatermarkResult(
             history=history,
             params=params,
             images=images,
             watermark=outputs["watermark"],
             mask=outputs["mask"],
+            mark=outputs["mark"],
             offsets=offsets,
             colour=colour,
         )
