@@ -10,7 +10,22 @@ import numpy as np
 from ..core.options import GeneratorOptions, option
 from . import Aux, Demo, DemoSample, Output, Sample, TaskEntry
 
-__all__ = ["ENTRY", "SegmentOptions"]
+__all__ = ["ENTRY", "PRIORS", "SegmentOptions", "parse_box"]
+
+#: The ``prior`` option's values.
+PRIORS = ("auto", "walk", "colour", "split", "box")
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``"Y0,X0,Y1,X1"`` (the CLI's ``--box``) as four numbers."""
+    parts = [p for p in text.replace(" ", ",").split(",") if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise ValueError(f"box must be Y0,X0,Y1,X1 (four numbers), got {text!r}")
+    return values  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,9 +48,17 @@ class SegmentOptions(GeneratorOptions):
     prior
         What the ``prior`` term pulls the mask towards: ``"walk"`` (a random walk from the hints
         over colour/texture features, :func:`random_walk_prior`), ``"colour"`` (the Gaussian
-        mixtures of :class:`ColourModel`), or ``"auto"``: the walk when there are both foreground and
-        background seeds (painted, or the image's edge taken as background: see ``edge``), the
-        mixtures otherwise (background painted alone, or no hints).
+        mixtures of :class:`ColourModel`), ``"split"`` (the unsupervised classical split,
+        :func:`unsupervised_prior`), ``"box"`` (GrabCut's loop inside ``box``, :func:`box_prior`)
+        or ``"auto"``: the walk when there are both foreground and background seeds (painted,
+        the box's outside, or the image's edge taken as background: see ``edge``); else the box
+        prior with a box, the mixtures with hints (background painted alone), the split without.
+    box
+        ``(y0, x0, y1, x1)`` in pixels (rows y0 to y1, columns x0 to x1, end excluded): the object
+        lies inside, everything outside is background (GrabCut's rectangle). Strokes may be added.
+    hint_updates
+        A ``queue.Queue`` of new hint images (or ``None``: hints removed) taken between steps
+        while the run goes on (live re-hinting; the widget feeds it from the hints layer).
     walk_beta
         Edge sharpness of the random walk.
     edge
@@ -70,8 +93,12 @@ class SegmentOptions(GeneratorOptions):
     balance_weight: float = option(1.0, "weight of the term that keeps the mask's mean away from 0 and 1")
     refit_every: int = option(0, "steps between re-fits of the colour model to the mask (0: fit once)")
     prior: str = option(
-        "auto", "what the prior term pulls the mask towards", choices=("auto", "walk", "colour")
+        "auto", "what the prior term pulls the mask towards", choices=PRIORS
     )
+    box: tuple[float, float, float, float] | None = option(
+        None, "rectangle (y0, x0, y1, x1): the object is inside, everything outside is background"
+    )
+    hint_updates: Any = option(None, "queue of new hints taken while the run goes on", recorded=False)
     walk_beta: float = option(60.0, "edge sharpness of the random walk")
     edge: str = option(
         "auto",
@@ -95,8 +122,15 @@ class SegmentOptions(GeneratorOptions):
             raise ValueError(f"balance_weight must be >= 0, got {self.balance_weight}")
         if self.mask_lr_factor <= 0:
             raise ValueError("lr and mask_lr_factor must be > 0")
-        if self.prior not in ("auto", "walk", "colour"):
-            raise ValueError(f"prior must be 'auto', 'walk' or 'colour', got {self.prior!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(map(repr, PRIORS))}, got {self.prior!r}")
+        if self.prior == "box" and self.box is None:
+            raise ValueError("prior='box' needs a box (y0, x0, y1, x1)")
+        if self.box is not None and (isinstance(self.box, str) or len(tuple(self.box)) != 4):
+            raise ValueError(f"box must be four numbers (y0, x0, y1, x1), got {self.box!r}")
+        if self.hint_updates is not None and not callable(getattr(self.hint_updates, "get_nowait", None)):
+            raise TypeError("hint_updates must be a queue.Queue (with get_nowait), got "
+                            f"{type(self.hint_updates).__name__}")
         if self.edge not in ("auto", "background", "free"):
             raise ValueError(f"edge must be 'auto', 'background' or 'free', got {self.edge!r}")
         if self.walk_beta <= 0:

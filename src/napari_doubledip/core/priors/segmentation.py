@@ -1,7 +1,9 @@
 """Classical segmentation priors.
 
-Seeds from the image's edge, colour/texture features, a random walk from painted strokes, and a
-colour model of two Gaussian mixtures (GrabCut-like).
+Seeds from the image's edge, colour/texture features, a random walk from painted strokes, a
+colour model of two Gaussian mixtures (GrabCut-like), the unsupervised start (a 2-means split of
+colour/texture refined by a walk, with the border's colour model) and the box start (mixtures
+re-fitted inside a rectangle with mean-field smoothing).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from ..conversion import ImageLayout
 
 __all__ = [
     "ColourModel",
+    "box_hints",
+    "box_prior",
+    "check_box",
     "check_hints",
     "edge_as_background",
     "first_fit_weights",
@@ -19,6 +24,8 @@ __all__ = [
     "pixel_features",
     "random_walk_prior",
     "refit_weights",
+    "two_means",
+    "unsupervised_prior",
 ]
 
 #: Weight of a painted pixel in a colour-model re-fit (unpainted pixels weigh their mask value).
@@ -227,3 +234,149 @@ def refit_weights(mask: np.ndarray, seeds: np.ndarray | None) -> tuple[np.ndarra
     if w_fg.sum() < MIN_REFIT_WEIGHT or w_bg.sum() < MIN_REFIT_WEIGHT:
         return None
     return w_fg, w_bg
+
+
+def two_means(x: np.ndarray, seed: int = 0, restarts: int = 4, iterations: int = 30) -> np.ndarray:
+    """Labels (0/1) of the best of ``restarts`` 2-means clusterings of the rows of ``x`` (least inertia)."""
+    rng = np.random.default_rng(seed)
+    best: tuple[float, np.ndarray] | None = None
+    for _ in range(restarts):
+        centres = x[rng.choice(len(x), size=2, replace=False)]
+        for _ in range(iterations):
+            dist = ((x[:, None, :] - centres[None]) ** 2).sum(-1)
+            assign = dist.argmin(1)
+            new = np.stack([x[assign == j].mean(0) if np.any(assign == j) else centres[j] for j in range(2)])
+            if np.allclose(new, centres):
+                break
+            centres = new
+        inertia = float(dist.min(1).sum())
+        if best is None or inertia < best[0]:
+            best = (inertia, assign)
+    assert best is not None
+    return best[1]
+
+
+def _frame(shape: tuple[int, int]) -> np.ndarray:
+    frame = np.zeros(shape, bool)
+    frame[0], frame[-1], frame[:, 0], frame[:, -1] = True, True, True, True
+    return frame
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-3, 1 - 1e-3)
+    return np.log(p / (1 - p))
+
+
+#: Unsupervised: the 2-means sides are eroded this many pixels into walk seeds.
+SPLIT_EROSION = 3
+
+
+def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` without hints: a classical split, refined.
+
+    1. 2-means on :func:`pixel_features` (colour, local mean and spread over 5 x 5): the side
+       covering less of the image's border is the foreground;
+    2. a random walk (:func:`random_walk_prior`) from both sides eroded by
+       :data:`SPLIT_EROSION` pixels, the border added to the background seeds (the split's
+       ragged edges follow the texture's region boundaries);
+    3. combined (sum of logits) with :class:`ColourModel` fitted to the border (background)
+       against the inside, the previous unsupervised prior: where the 2-means split is no
+       object/background split (two photos of similar colour), the border model still knows
+       what the background looks like.
+    """
+    from scipy import ndimage
+
+    shape = unit.shape[1:]
+    feats = pixel_features(unit)
+    side = two_means(feats, seed).reshape(shape) == 1
+    frame = _frame(shape)
+    if side[frame].mean() > 0.5:
+        side = ~side
+    border_model = ColourModel(feats, seed=seed).probability(*first_fit_weights(None, shape)).reshape(shape)
+    seeds = np.zeros(shape, np.uint8)
+    seeds[ndimage.binary_erosion(side, iterations=SPLIT_EROSION) & ~frame] = 1
+    seeds[ndimage.binary_erosion(~side, iterations=SPLIT_EROSION) | frame] = 2
+    if not np.any(seeds == 1):
+        return border_model
+    walk = random_walk_prior(unit, seeds, beta)
+    return 1.0 / (1.0 + np.exp(-(_logit(walk) + _logit(border_model))))
+
+
+def check_box(box: object, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A box ``(y0, x0, y1, x1)`` (half-open, pixels) clipped to ``shape``; raises when it is empty or outside."""
+    try:
+        y0, x0, y1, x1 = (float(v) for v in box)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"box must be four numbers (y0, x0, y1, x1), got {box!r}") from None
+    if not all(np.isfinite([y0, x0, y1, x1])):
+        raise ValueError(f"box must hold finite numbers, got {box!r}")
+    h, w = shape
+    cy0, cx0 = max(0, int(np.floor(min(y0, y1)))), max(0, int(np.floor(min(x0, x1))))
+    cy1, cx1 = min(h, int(np.ceil(max(y0, y1)))), min(w, int(np.ceil(max(x0, x1))))
+    if cy1 - cy0 < 2 or cx1 - cx0 < 2:
+        raise ValueError(f"box {tuple(box)} (y0, x0, y1, x1) leaves less than 2 x 2 pixels of the {h} x {w} image")
+    if (cy0, cx0, cy1, cx1) == (0, 0, h, w):
+        raise ValueError(f"box {tuple(box)} covers the whole {h} x {w} image: draw it around the object")
+    return cy0, cx0, cy1, cx1
+
+
+def box_hints(box: tuple[int, int, int, int], shape: tuple[int, int], hints: np.ndarray | None = None) -> np.ndarray:
+    """Hints with everything outside ``box`` background (2); painted strokes (``hints``) win."""
+    y0, x0, y1, x1 = box
+    seeds = np.full(shape, 2, np.uint8)
+    seeds[y0:y1, x0:x1] = 0
+    if hints is not None:
+        seeds = np.where(hints > 0, hints, seeds).astype(np.uint8)
+    return seeds
+
+
+#: Box prior: GrabCut-like rounds (fit the mixtures to the current mask, smooth, threshold).
+BOX_ROUNDS = 8
+#: Box prior: weight of the neighbours' agreement in the mean-field smoothing.
+BOX_SMOOTHING = 6.0
+
+
+def box_prior(unit: np.ndarray, box: tuple[int, int, int, int], seed: int = 0) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` of an object inside ``box`` (0 outside it).
+
+    GrabCut's loop (Rother et al. 2004) with two changes: colour in standardised CIELAB
+    (:class:`ColourModel`, up to five components per side), and mean-field smoothing with
+    contrast-sensitive weights instead of a graph cut. Starts with the box's inside as
+    foreground and the outside as background; each round re-fits both mixtures to the current
+    mask and keeps what is foreground inside the box.
+    """
+    shape = unit.shape[1:]
+    y0, x0, y1, x1 = box
+    inside = np.zeros(shape, bool)
+    inside[y0:y1, x0:x1] = True
+    if unit.shape[0] == 3:
+        from skimage.color import rgb2lab
+
+        colour = rgb2lab(np.moveaxis(np.clip(unit, 0, 1), 0, -1).astype(np.float64)).reshape(-1, 3)
+    else:
+        colour = unit.reshape(unit.shape[0], -1).T.astype(np.float64)
+    colour = (colour - colour.mean(0)) / (colour.std(0) + 1e-6)
+    model = ColourModel(colour, components=5, seed=seed)
+    img = np.moveaxis(unit, 0, -1).astype(np.float64)
+    dx = ((img[:, 1:] - img[:, :-1]) ** 2).sum(-1)
+    dy = ((img[1:] - img[:-1]) ** 2).sum(-1)
+    beta = 1.0 / (2.0 * np.mean(np.concatenate([dx.ravel(), dy.ravel()])) + 1e-12)
+    wx, wy = np.exp(-beta * dx), np.exp(-beta * dy)
+    mask, q = inside.copy(), inside.astype(np.float64)
+    for _ in range(BOX_ROUNDS):
+        if mask.sum() < MIN_REFIT_WEIGHT:
+            break
+        p = model.probability(mask.ravel().astype(np.float64), (~mask).ravel().astype(np.float64))
+        llr = _logit(p.reshape(shape))
+        q = 1.0 / (1.0 + np.exp(-llr))
+        for _ in range(10):  # mean field: each pixel leans towards its similar neighbours' side
+            s = 2 * q - 1
+            msg = np.zeros(shape)
+            msg[:, :-1] += wx * s[:, 1:]
+            msg[:, 1:] += wx * s[:, :-1]
+            msg[:-1] += wy * s[1:]
+            msg[1:] += wy * s[:-1]
+            q = 1.0 / (1.0 + np.exp(-np.clip(llr + BOX_SMOOTHING * msg, -30, 30)))
+        q[~inside] = 0.0
+        mask = q > 0.5
+    return q
