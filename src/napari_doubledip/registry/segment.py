@@ -10,22 +10,10 @@ import numpy as np
 from ..core.options import GeneratorOptions, option
 from . import Aux, Demo, DemoSample, Output, Sample, TaskEntry
 
-__all__ = ["ENTRY", "PRIORS", "SegmentOptions", "parse_box"]
+__all__ = ["ENTRY", "PRIORS", "SegmentOptions"]
 
 #: The ``prior`` option's values.
 PRIORS = ("auto", "walk", "colour", "split", "box")
-
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``"Y0,X0,Y1,X1"`` (the CLI's ``--box``) as four numbers."""
-    parts = [p for p in text.replace(" ", ",").split(",") if p]
-    try:
-        values = tuple(float(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise ValueError(f"box must be Y0,X0,Y1,X1 (four numbers), got {text!r}")
-    return values  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,10 +80,8 @@ class SegmentOptions(GeneratorOptions):
     binarise_weight: float = option(0.2, "weight of the binarising term m(1 - m)")
     balance_weight: float = option(1.0, "weight of the term that keeps the mask's mean away from 0 and 1")
     refit_every: int = option(0, "steps between re-fits of the colour model to the mask (0: fit once)")
-    prior: str = option(
-        "auto", "what the prior term pulls the mask towards", choices=PRIORS
-    )
-    box: tuple[float, float, float, float] | None = option(
+    prior: str = option("auto", "what the prior term pulls the mask towards", choices=PRIORS)
+    box: Any = option(
         None, "rectangle (y0, x0, y1, x1): the object is inside, everything outside is background"
     )
     hint_updates: Any = option(None, "queue of new hints taken while the run goes on", recorded=False)
@@ -129,8 +115,10 @@ class SegmentOptions(GeneratorOptions):
         if self.box is not None and (isinstance(self.box, str) or len(tuple(self.box)) != 4):
             raise ValueError(f"box must be four numbers (y0, x0, y1, x1), got {self.box!r}")
         if self.hint_updates is not None and not callable(getattr(self.hint_updates, "get_nowait", None)):
-            raise TypeError("hint_updates must be a queue.Queue (with get_nowait), got "
-                            f"{type(self.hint_updates).__name__}")
+            raise TypeError(
+                "hint_updates must be a queue.Queue (with get_nowait), got "
+                f"{type(self.hint_updates).__name__}"
+            )
         if self.edge not in ("auto", "background", "free"):
             raise ValueError(f"edge must be 'auto', 'background' or 'free', got {self.edge!r}")
         if self.walk_beta <= 0:
@@ -154,7 +142,7 @@ def _demo(size: int) -> DemoSample:
 
 
 def _score(sample: DemoSample, result: Any) -> tuple[dict[str, Any], dict[str, float], list[str]]:
-    labels = np.asarray(result.labels) > 0
+    labels = np.asarray(result.labels) == 1
     true = sample.truth["true_mask"]
     iou = float((labels & true).sum() / max(1, (labels | true).sum()))
     arrays = {
@@ -171,12 +159,14 @@ ENTRY = TaskEntry(
     api="segment",
     task="napari_doubledip.core.tasks.segment:SegmentTask",
     options=SegmentOptions,
-    help="split each image into foreground, background and a mask (optional --hints)",
+    help="split each image into foreground, background and a mask (optional --hints, --box)",
     description="Split the image into a foreground and a background layer (Double-DIP). "
-    "A few hint strokes (label 1 = foreground, 2 = background) help a lot.",
+    "A few hint strokes (label 1 = foreground, 2 = background; painting during a run re-hints it) "
+    "or a rectangle around the object help a lot. The mask uses the hints' labels; the "
+    "background layer is the image with the object removed.",
     outputs=(
         Output("foreground", "foreground", visible=False, file="_foreground"),
-        Output("background", "background", visible=False, file="_background"),
+        Output("background", "background (object removed)", visible=False, file="_background"),
         Output(
             "mask",
             "soft mask",
@@ -187,15 +177,20 @@ ENTRY = TaskEntry(
             file_key="soft_mask",
             tiff=True,
         ),
-        Output("labels", "mask", kind="labels", file="_mask", file_key="mask"),
+        Output("labels", "mask", kind="labels", file="_mask", file_key="mask", foreground=1),
     ),
     aux=Aux(
         "hints",
         "labels",
-        help="Optional Labels layer: paint 1 on the foreground, 2 on the background",
+        layer_types=("labels", "shapes"),
+        help="Optional: a Labels layer (paint 1 on the foreground, 2 on the background; strokes "
+        "painted during a run are taken at once), or a Shapes layer with a rectangle around "
+        "the object (everything outside it is background)",
         cli_help="hint label image (0 unknown, 1 foreground, 2 background) for all inputs, or a "
         "folder/glob matched by name (img.png <- img_hints.png); default: unsupervised",
         per_image=True,
+        box="box",
+        live="hint_updates",
     ),
     sample=Sample("segmentation_composite", "Composite + hints (Segment)", _layers),
     demo=Demo(_demo, _score, display={"hints": 127}),
@@ -205,8 +200,9 @@ ENTRY = TaskEntry(
     2-D gray or ``(Y, X, C)`` image of any dtype and range.
 hints
     Optional ``(Y, X)`` label image: 0 = unknown, 1 = foreground, 2 = background (a few
-    painted strokes). Without hints the segmentation is unsupervised (see the README for
-    when that works).""",
+    painted strokes; a result's ``labels``, painted on, can be passed back). Without hints
+    (and without ``box``) the segmentation is unsupervised (see the README for when that
+    works).""",
     order=2,
     result="SegmentResult",
 )

@@ -314,13 +314,17 @@ def check_box(box: object, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     cy0, cx0 = max(0, int(np.floor(min(y0, y1)))), max(0, int(np.floor(min(x0, x1))))
     cy1, cx1 = min(h, int(np.ceil(max(y0, y1)))), min(w, int(np.ceil(max(x0, x1))))
     if cy1 - cy0 < 2 or cx1 - cx0 < 2:
-        raise ValueError(f"box {tuple(box)} (y0, x0, y1, x1) leaves less than 2 x 2 pixels of the {h} x {w} image")
+        raise ValueError(
+            f"box {tuple(box)} (y0, x0, y1, x1) leaves less than 2 x 2 pixels of the {h} x {w} image"
+        )
     if (cy0, cx0, cy1, cx1) == (0, 0, h, w):
         raise ValueError(f"box {tuple(box)} covers the whole {h} x {w} image: draw it around the object")
     return cy0, cx0, cy1, cx1
 
 
-def box_hints(box: tuple[int, int, int, int], shape: tuple[int, int], hints: np.ndarray | None = None) -> np.ndarray:
+def box_hints(
+    box: tuple[int, int, int, int], shape: tuple[int, int], hints: np.ndarray | None = None
+) -> np.ndarray:
     """Hints with everything outside ``box`` background (2); painted strokes (``hints``) win."""
     y0, x0, y1, x1 = box
     seeds = np.full(shape, 2, np.uint8)

@@ -72,7 +72,7 @@ class SegmentResult(Result):
 
     @property
     def foreground_mask(self) -> np.ndarray:
-        """bool ``(Y, X)``: True on the foreground (``labels == 1``)."""
+        """The foreground as a bool ``(Y, X)`` array (``labels == 1``)."""
         return np.asarray(self.labels) == FOREGROUND
 
     @property
