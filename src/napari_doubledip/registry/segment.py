@@ -49,6 +49,11 @@ class SegmentOptions(GeneratorOptions):
         while the run goes on (live re-hinting; the widget feeds it from the hints layer).
     walk_beta
         Edge sharpness of the random walk.
+    refine
+        Refine the walk's probability with GrabCut's loop (:func:`refine_prior`: colour/texture
+        mixtures re-fitted to the mask, mean-field smoothing); measured on the benchmark's
+        eight composites (prior alone) 0.736 -> 0.798 mean IoU from three + three hint disks,
+        0.877 -> 0.913 from skeleton strokes.
     edge
         The image's outer edge: ``"background"`` (its unpainted pixels count as background
         strokes: the object lies inside the frame, and whatever reaches the edge unpainted is
@@ -86,6 +91,9 @@ class SegmentOptions(GeneratorOptions):
     )
     hint_updates: Any = option(None, "queue of new hints taken while the run goes on", recorded=False)
     walk_beta: float = option(60.0, "edge sharpness of the random walk")
+    refine: bool = option(
+        True, "refine the walk with GrabCut's loop (mixtures re-fitted to the mask, smoothed)"
+    )
     edge: str = option(
         "auto",
         "background: what reaches the image's edge unpainted is background (an object "

@@ -23,6 +23,9 @@ __all__ = [
     "painted_labels",
     "pixel_features",
     "random_walk_prior",
+    "colour_texture_features",
+    "mean_field",
+    "refine_prior",
     "refit_weights",
     "two_means",
     "unsupervised_prior",
@@ -109,10 +112,11 @@ class ColourModel:
     mask generator (as in GrabCut, re-estimated while the mask improves).
     """
 
-    def __init__(self, features: np.ndarray, components: int = 3, seed: int = 0) -> None:
+    def __init__(self, features: np.ndarray, components: int = 3, seed: int = 0, reg: float = 0.05) -> None:
         self.x = features
         self.components = int(components)
         self.rng = np.random.default_rng(seed)
+        self.reg = float(reg)
 
     def _fit(self, w: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
         x, d = self.x, self.x.shape[1]
@@ -134,7 +138,7 @@ class ColourModel:
                 continue
             mu = np.average(xs[m], axis=0, weights=ws[m])
             diff = xs[m] - mu
-            cov = (diff * ws[m, None]).T @ diff / ws[m].sum() + 0.05 * np.eye(d)
+            cov = (diff * ws[m, None]).T @ diff / ws[m].sum() + self.reg * np.eye(d)
             comps.append((float(ws[m].sum() / ws.sum()), mu, cov))
         return comps
 
@@ -282,7 +286,11 @@ def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> n
     3. combined (sum of logits) with :class:`ColourModel` fitted to the border (background)
        against the inside, the previous unsupervised prior: where the 2-means split is no
        object/background split (two photos of similar colour), the border model still knows
-       what the background looks like.
+       what the background looks like;
+    4. refined by GrabCut's loop (:func:`refine_prior`).
+
+    Measured on the benchmark's eight composites (128², prior alone): 0.607 mean IoU; the split
+    alone 0.491, steps 1-3 0.551 (2-means on the same features with the better side: 0.544).
     """
     from scipy import ndimage
 
@@ -299,7 +307,8 @@ def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> n
     if not np.any(seeds == 1):
         return border_model
     walk = random_walk_prior(unit, seeds, beta)
-    return 1.0 / (1.0 + np.exp(-(_logit(walk) + _logit(border_model))))
+    combined = 1.0 / (1.0 + np.exp(-(_logit(walk) + _logit(border_model))))
+    return refine_prior(unit, combined, seed=seed)
 
 
 def check_box(box: object, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -335,52 +344,130 @@ def box_hints(
 
 
 #: Box prior: GrabCut-like rounds (fit the mixtures to the current mask, smooth, threshold).
-BOX_ROUNDS = 8
-#: Box prior: weight of the neighbours' agreement in the mean-field smoothing.
-BOX_SMOOTHING = 6.0
+BOX_ROUNDS = 20
+#: Weight of the neighbours' agreement in the mean-field smoothing.
+SMOOTHING = 6.0
+#: Box prior: pixels this sure of their side, eroded by :data:`SEED_EROSION`, seed the walk.
+SEED_CONFIDENCE = 0.9
+SEED_EROSION = 2
+#: Rounds of :func:`refine_prior`.
+REFINE_ROUNDS = 4
 
 
-def box_prior(unit: np.ndarray, box: tuple[int, int, int, int], seed: int = 0) -> np.ndarray:
-    """Foreground probability ``(Y, X)`` of an object inside ``box`` (0 outside it).
+def _standardise(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(0)) / (x.std(0) + 1e-6)
 
-    GrabCut's loop (Rother et al. 2004) with two changes: colour in standardised CIELAB
-    (:class:`ColourModel`, up to five components per side), and mean-field smoothing with
-    contrast-sensitive weights instead of a graph cut. Starts with the box's inside as
-    foreground and the outside as background; each round re-fits both mixtures to the current
-    mask and keeps what is foreground inside the box.
-    """
-    shape = unit.shape[1:]
-    y0, x0, y1, x1 = box
-    inside = np.zeros(shape, bool)
-    inside[y0:y1, x0:x1] = True
+
+def _lightness(unit: np.ndarray) -> np.ndarray:
+    """``(Y, X, C)`` colour of a unit ``(C, Y, X)`` image: CIELAB for RGB, else as it is."""
     if unit.shape[0] == 3:
         from skimage.color import rgb2lab
 
-        colour = rgb2lab(np.moveaxis(np.clip(unit, 0, 1), 0, -1).astype(np.float64)).reshape(-1, 3)
-    else:
-        colour = unit.reshape(unit.shape[0], -1).T.astype(np.float64)
-    colour = (colour - colour.mean(0)) / (colour.std(0) + 1e-6)
-    model = ColourModel(colour, components=5, seed=seed)
+        return rgb2lab(np.moveaxis(np.clip(unit, 0, 1), 0, -1).astype(np.float64))
+    return np.moveaxis(unit, 0, -1).astype(np.float64)
+
+
+def colour_texture_features(unit: np.ndarray, windows: tuple[int, ...] = (5, 11)) -> np.ndarray:
+    """Colour and the local spread of lightness, ``(Y*X, C + len(windows))``, standardised.
+
+    Colour is CIELAB for RGB; the spread of its first channel over each window tells grey
+    textures apart. The mixtures' features in :func:`refine_prior`.
+    """
+    from scipy import ndimage
+
+    colour = _lightness(unit)
+    light = colour[..., 0]
+    feats = [colour.reshape(-1, colour.shape[-1])]
+    for window in windows:
+        mean = ndimage.uniform_filter(light, window, mode="reflect")
+        sq = ndimage.uniform_filter(light * light, window, mode="reflect")
+        feats.append(np.sqrt(np.clip(sq - mean**2, 0, None)).reshape(-1, 1))
+    return _standardise(np.concatenate(feats, 1))
+
+
+def mean_field(
+    unary: np.ndarray, unit: np.ndarray, weight: float = SMOOTHING, iterations: int = 10
+) -> np.ndarray:
+    """Foreground probability from a per-pixel log-odds ``unary``, smoothed by mean field.
+
+    Each pixel leans towards its four neighbours' side, with contrast-sensitive weights
+    ``exp(-beta |I_p - I_q|^2)`` (GrabCut's, ``beta`` from the image's mean contrast): the
+    smoothness of GrabCut's graph cut, as a few cheap sweeps.
+    """
     img = np.moveaxis(unit, 0, -1).astype(np.float64)
     dx = ((img[:, 1:] - img[:, :-1]) ** 2).sum(-1)
     dy = ((img[1:] - img[:-1]) ** 2).sum(-1)
     beta = 1.0 / (2.0 * np.mean(np.concatenate([dx.ravel(), dy.ravel()])) + 1e-12)
     wx, wy = np.exp(-beta * dx), np.exp(-beta * dy)
+    q = 1.0 / (1.0 + np.exp(-np.clip(unary, -30, 30)))
+    for _ in range(iterations):
+        s = 2 * q - 1
+        msg = np.zeros(unary.shape)
+        msg[:, :-1] += wx * s[:, 1:]
+        msg[:, 1:] += wx * s[:, :-1]
+        msg[:-1] += wy * s[1:]
+        msg[1:] += wy * s[:-1]
+        q = 1.0 / (1.0 + np.exp(-np.clip(unary + weight * msg, -30, 30)))
+    return q
+
+
+def refine_prior(
+    unit: np.ndarray, start: np.ndarray, seeds: np.ndarray | None = None, seed: int = 0
+) -> np.ndarray:
+    """GrabCut's loop started from a foreground probability ``start`` ``(Y, X)``; returns the refined one.
+
+    Each of :data:`REFINE_ROUNDS` rounds fits two mixtures (:class:`ColourModel` on
+    :func:`colour_texture_features`) to the current mask (seeds weigh :data:`PAINTED_WEIGHT`),
+    adds their log-likelihood ratio to ``start``'s log-odds, smooths (:func:`mean_field`),
+    keeps the seeds, and thresholds. Measured on the benchmark's eight composites (prior alone):
+    the walk from three + three hint disks 0.736 -> 0.798, from skeleton strokes 0.877 -> 0.913.
+    """
+    model = ColourModel(colour_texture_features(unit), components=5, seed=seed)
+    start_logit = _logit(start)
+    q, mask = start, start > 0.5
+    for _ in range(REFINE_ROUNDS):
+        weights = refit_weights(mask.astype(np.float64), seeds)
+        if weights is None:
+            break
+        p = model.probability(*weights).reshape(start.shape)
+        q = mean_field(_logit(p) + start_logit, unit)
+        if seeds is not None:
+            q = np.where(seeds == 1, 1.0, np.where(seeds == 2, 0.0, q))
+        mask = q > 0.5
+    return q
+
+
+def box_prior(
+    unit: np.ndarray, box: tuple[int, int, int, int], seed: int = 0, beta: float = 60.0
+) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` of an object inside ``box`` (0 outside it).
+
+    1. GrabCut's loop (Rother et al. 2004) for :data:`BOX_ROUNDS` rounds, in standardised
+       CIELAB (:class:`ColourModel`, five components a side) with :func:`mean_field`
+       smoothing instead of a graph cut: the inside starts as foreground, the outside is
+       background, each round re-fits both mixtures to the current mask;
+    2. its confident pixels (:data:`SEED_CONFIDENCE`, eroded) and the box's outside seed a
+       random walk over colour/texture (:func:`random_walk_prior`), refined as strokes are
+       (:func:`refine_prior`).
+    """
+    from scipy import ndimage
+
+    shape = unit.shape[1:]
+    y0, x0, y1, x1 = box
+    inside = np.zeros(shape, bool)
+    inside[y0:y1, x0:x1] = True
+    model = ColourModel(_standardise(_lightness(unit).reshape(-1, unit.shape[0])), 5, seed, reg=1e-3)
     mask, q = inside.copy(), inside.astype(np.float64)
     for _ in range(BOX_ROUNDS):
         if mask.sum() < MIN_REFIT_WEIGHT:
             break
         p = model.probability(mask.ravel().astype(np.float64), (~mask).ravel().astype(np.float64))
-        llr = _logit(p.reshape(shape))
-        q = 1.0 / (1.0 + np.exp(-llr))
-        for _ in range(10):  # mean field: each pixel leans towards its similar neighbours' side
-            s = 2 * q - 1
-            msg = np.zeros(shape)
-            msg[:, :-1] += wx * s[:, 1:]
-            msg[:, 1:] += wx * s[:, :-1]
-            msg[:-1] += wy * s[1:]
-            msg[1:] += wy * s[:-1]
-            q = 1.0 / (1.0 + np.exp(-np.clip(llr + BOX_SMOOTHING * msg, -30, 30)))
-        q[~inside] = 0.0
+        q = np.where(inside, mean_field(_logit(p.reshape(shape)), unit), 0.0)
         mask = q > 0.5
-    return q
+    seeds = np.where(inside, 0, 2).astype(np.uint8)
+    seeds[ndimage.binary_erosion(q < 1 - SEED_CONFIDENCE, iterations=SEED_EROSION) & inside] = 2
+    seeds[ndimage.binary_erosion(q > SEED_CONFIDENCE, iterations=SEED_EROSION)] = 1
+    if not np.any(seeds == 1):
+        return q
+    walk = random_walk_prior(unit, seeds, beta)
+    return np.where(inside, refine_prior(unit, walk, seeds, seed), 0.0)

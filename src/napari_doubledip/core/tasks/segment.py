@@ -34,6 +34,7 @@ from ..priors.segmentation import (
     painted_labels,
     pixel_features,
     random_walk_prior,
+    refine_prior,
     refit_weights,
     unsupervised_prior,
 )
@@ -226,7 +227,8 @@ class SegmentTask(Task[SegmentOptions]):
         if self.model is None and (self.prior_method == "colour" or o.refit_every > 0):
             self.model = ColourModel(pixel_features(self.unit), seed=seed)
         if self.prior_method == "walk" and self.seeds is not None:  # (checked: the walk has seeds)
-            self._set_prior(random_walk_prior(self.unit, self.seeds, o.walk_beta).ravel())
+            walk = random_walk_prior(self.unit, self.seeds, o.walk_beta)
+            self._set_prior(refine_prior(self.unit, walk, self.seeds, seed) if o.refine else walk)
         elif self.prior_method == "box" and self.box is not None:
             self._set_prior(box_prior(self.unit, self.box, seed))
         elif self.prior_method == "split" or (self.model is None and self.seeds is None):
