@@ -26,8 +26,9 @@ union (IoU) with the true foreground.
   ``skimage.restoration.inpaint_biharmonic`` and ``cv2.inpaint`` (Telea, radius 3) given the
   true mask.
 
-Writes ``segment_grabcut_<size>.md`` and ``segment_grabcut_<size>.png`` (per composite: image,
-truth, ours and GrabCut's mask with strokes, with the box, ours unsupervised, our background).
+Writes ``segment_grabcut_<size>_<parts>.md`` and ``.png`` (per composite: image, truth, then
+per part: ours and GrabCut's mask with strokes, with the box, ours unsupervised; last, our
+background layer from the strokes run).
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ def main(argv: list[str] | None = None) -> str:
     report = "\n".join(lines)
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"segment_grabcut_{args.size}"
+    stem = f"segment_grabcut_{args.size}_{args.parts.replace(',', '_')}"
     (args.out / f"{stem}.md").write_text(report + "\n")
     grid = np.concatenate(tiles, 0)
     iio.imwrite(args.out / f"{stem}.png", (np.clip(grid, 0, 1) * 255).round().astype(np.uint8))
