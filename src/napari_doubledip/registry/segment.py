@@ -52,8 +52,8 @@ class SegmentOptions(GeneratorOptions):
     refine
         Refine the walk's probability with GrabCut's loop (:func:`refine_prior`: colour/texture
         mixtures re-fitted to the mask, mean-field smoothing); measured on the benchmark's
-        eight composites (prior alone) 0.736 -> 0.798 mean IoU from three + three hint disks,
-        0.877 -> 0.913 from skeleton strokes.
+        eight composites (prior alone) 0.74 -> 0.80 mean IoU from three + three hint disks,
+        0.88 -> 0.91 from skeleton strokes.
     edge
         The image's outer edge: ``"background"`` (its unpainted pixels count as background
         strokes: the object lies inside the frame, and whatever reaches the edge unpainted is
