@@ -206,8 +206,8 @@ class TaskWidget(QWidget):
     def _follow_hints(self, plan: Any) -> None:
         """Live re-hinting: each edit of the hint layer sends a copy of it to the running task.
 
-        The copy is made here, on the main thread, when the layer reports a paint (or new data);
-        the task takes the newest copy from its queue between two steps.
+        The copy is made here, on the main thread, after the layer reports a paint (or new
+        data); the task takes the newest copy from its queue between two steps.
         """
         layer = plan.hint_layer
         if plan.live is None or layer is None:
@@ -215,11 +215,23 @@ class TaskWidget(QWidget):
         index, image = plan.frames[0], plan.sources[0]
         shape = plan.images[0].shape
 
-        def send(_event: Any = None) -> None:
+        pending = {"queued": False}
+
+        def copy() -> None:
+            pending["queued"] = False
+            if not self.is_running:
+                return
             try:
                 plan.live.put(read_hint(layer, index, image, False, shape))
             except InputError as exc:  # e.g. the layer was resized: keep the hints the run has
                 self.status.setText(f"Hints not updated: {exc}")
+
+        def send(_event: Any = None) -> None:
+            # napari reports a paint before it writes the pixels: copy on the next event-loop
+            # turn, once for a burst of edits
+            if not pending["queued"]:
+                pending["queued"] = True
+                QTimer.singleShot(0, copy)
 
         layer.events.paint.connect(send)
         layer.events.data.connect(send)

@@ -355,7 +355,7 @@ def optimise(
             optimizer.step()
             step += 1
             with torch.no_grad():
-                if getattr(task, "outputs_changed", False):  # new inputs mid-run (re-hinting)
+                if task.outputs_changed:  # new inputs mid-run (re-hinting)
                     task.outputs_changed = False
                     averages.clear()
                 decay = ema_decay(ema, step)

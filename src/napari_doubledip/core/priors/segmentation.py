@@ -8,6 +8,8 @@ re-fitted inside a rectangle with mean-field smoothing).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..conversion import ImageLayout
@@ -316,10 +318,10 @@ def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> n
     return refine_prior(unit, combined, seed=seed)
 
 
-def check_box(box: object, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+def check_box(box: Any, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """A box ``(y0, x0, y1, x1)`` (half-open, pixels) clipped to ``shape``; raises when it is empty or outside."""
     try:
-        y0, x0, y1, x1 = (float(v) for v in box)  # type: ignore[union-attr]
+        y0, x0, y1, x1 = (float(v) for v in box)
     except (TypeError, ValueError):
         raise ValueError(f"box must be four numbers (y0, x0, y1, x1), got {box!r}") from None
     if not all(np.isfinite([y0, x0, y1, x1])):
