@@ -313,6 +313,8 @@ def main(argv: list[str] | None = None) -> str:
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"segment_grabcut_{args.size}_{args.parts.replace(',', '_')}"
+    if "strokes" in parts and args.hints != "strokes":
+        stem += f"_{args.hints}"
     (args.out / f"{stem}.md").write_text(report + "\n")
     grid = np.concatenate(tiles, 0)
     iio.imwrite(args.out / f"{stem}.png", (np.clip(grid, 0, 1) * 255).round().astype(np.uint8))
