@@ -146,6 +146,10 @@ def test_invalid_hint_update_is_ignored_with_a_warning():
     with pytest.warns(UserWarning, match="hint update ignored"):
         r = dd.segment(image, hints, steps=3, hint_updates=updates, **FAST)
     assert r.params["n_foreground_hints"] == int((hints == 1).sum())
+    updates.put(np.where(hints == 1, 0, hints).astype(np.uint8))  # no foreground: edge rule refuses
+    with pytest.warns(UserWarning, match="hint update ignored"):
+        r = dd.segment(image, hints, steps=3, edge="background", hint_updates=updates, **FAST)
+    assert r.params["n_foreground_hints"] == int((hints == 1).sum()) and r.params["edge"] == "background"
     with pytest.raises(TypeError, match="queue"):
         dd.segment(image, hints, steps=1, hint_updates=[hints], **FAST)
 

@@ -249,12 +249,14 @@ class SegmentTask(Task[SegmentOptions]):
         """
         import warnings
 
+        before = (self.hints, self.seeds, self.edge, self.prior_method)
         try:
             if hints is not None and not np.any(np.asarray(hints)):
                 hints = None
             checked = None if hints is None else check_hints(hints, self.layout)
             self._derive(checked)
         except ValueError as exc:
+            self.hints, self.seeds, self.edge, self.prior_method = before
             warnings.warn(f"hint update ignored: {exc}", UserWarning, stacklevel=2)
             return
         self._set_seeds()
