@@ -207,7 +207,7 @@ def test_segment_widget_with_hints(viewer, qtbot, image32):
     click_run_and_wait(qtbot, widget)
     assert viewer.layers["scene · mask"].metadata["doubledip"]["edge"] == "background"
     assert viewer.layers["scene · foreground"].data.shape == image32.shape
-    assert viewer.layers["scene · background"].data.shape == image32.shape
+    assert viewer.layers["scene · background (object removed)"].data.shape == image32.shape
     soft = viewer.layers["scene · soft mask"].data
     assert soft.shape == (32, 32) and soft.min() >= 0 and soft.max() <= 1
     labels = viewer.layers["scene · mask"]
@@ -418,5 +418,10 @@ def test_run_returns_before_creating_the_output_layers(viewer, qtbot, image32):
         assert widget.run()
         assert [layer.name for layer in viewer.layers] == ["scene", "hints"]
     names = [layer.name for layer in viewer.layers]
-    assert {"scene · foreground", "scene · background", "scene · mask", "scene · soft mask"} <= set(names)
+    assert {
+        "scene · foreground",
+        "scene · background (object removed)",
+        "scene · mask",
+        "scene · soft mask",
+    } <= set(names)
     assert all(target.updated and "doubledip" in target.layer.metadata for target in widget.state.targets)

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 #: skimage.data photos the samples and benchmarks use.
-PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "brick", "grass", "rocket")
+PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "brick", "grass", "rocket", "gravel")
 
 
 def photo(name: str, size: int = 128, rgb: bool = True) -> np.ndarray:
@@ -131,8 +131,16 @@ def segmentation_composite(
     background: str = "astronaut",
     n_hints: int = 3,
     spread_hints: bool = True,
+    strokes: bool = False,
+    match_colours: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A textured region (``foreground`` photo through the horse silhouette) pasted on ``background``.
+
+    With ``strokes`` the hints are scribbles instead of disks: the skeleton of each region
+    shrunk away from the boundary (a line along the horse's body and legs, lines through the
+    background), as a user marks every part of each region. With ``match_colours`` the
+    foreground photo's colour histogram is matched to the background's (similar colour
+    statistics: only texture and structure tell them apart).
 
     Returns
     -------
@@ -150,10 +158,23 @@ def segmentation_composite(
     true_mask = transform.resize(horse.astype(float), (size, size), order=1) > 0.5
     fg = photo(foreground, size)
     bg = photo(background, size)
+    if match_colours:
+        from skimage.exposure import match_histograms
+
+        fg = np.clip(match_histograms(fg, bg, channel_axis=-1), 0, 1)
     image = np.where(true_mask[..., None], fg, bg).astype(np.float32)
+    hints = np.zeros((size, size), np.uint8)
+    if strokes:
+        from scipy import ndimage
+        from skimage.morphology import skeletonize
+
+        back = skeletonize(ndimage.binary_erosion(~true_mask, iterations=max(2, size // 16)))
+        fore = skeletonize(ndimage.binary_erosion(true_mask, iterations=max(1, size // 40)))
+        hints[ndimage.binary_dilation(back)] = 2
+        hints[ndimage.binary_dilation(fore) & true_mask] = 1
+        return image, true_mask, hints
     rng = np.random.default_rng(seed)
     radius = max(2, size // 40)
-    hints = np.zeros((size, size), np.uint8)
     hints[_hint_disks(~true_mask, n_hints, radius, size / 8, rng, spread_hints)] = 2
     hints[_hint_disks(true_mask, n_hints, radius, size / 20, rng, spread_hints)] = 1
     return image, true_mask, hints

@@ -36,6 +36,7 @@ __all__ = [
     "read_frame",
     "read_hint",
     "run_frames",
+    "shapes_box",
 ]
 
 #: Metadata key that marks a layer as an output of a widget (task, source layer, output key).
@@ -142,6 +143,35 @@ def read_hint(
     return (hint != 0) if binary else hint
 
 
+def shapes_box(layer: Any, image_layer: Any) -> list[float]:
+    """The last rectangle of a Shapes layer as a box ``[y0, x0, y1, x1]`` in the image's pixels.
+
+    The rectangle's corners are mapped through world coordinates onto ``image_layer``'s pixel
+    grid; the box holds the pixels whose centres lie inside it (``y1``, ``x1`` excluded).
+
+    Raises
+    ------
+    InputError
+        If the layer holds no rectangle.
+    """
+    rectangles = [np.asarray(d) for d, kind in zip(layer.data, layer.shape_type) if kind == "rectangle"]
+    if not rectangles:
+        raise InputError(
+            f"Shapes layer {layer.name!r} has no rectangle: draw one around the object with the "
+            "rectangle tool (everything outside it is taken as background)"
+        )
+    corners = np.array(
+        [image_layer.world_to_data(layer.data_to_world(v))[-2:] for v in rectangles[-1]], dtype=float
+    )
+    (y0, x0), (y1, x1) = corners.min(0), corners.max(0)
+    return [
+        float(np.ceil(y0 - 0.5)),
+        float(np.ceil(x0 - 0.5)),
+        float(np.floor(y1 + 0.5)) + 1.0,
+        float(np.floor(x1 + 0.5)) + 1.0,
+    ]
+
+
 @dataclass
 class RunPlan:
     """Private copies of everything a run needs, made on the main thread before it starts.
@@ -162,6 +192,10 @@ class RunPlan:
         Keyword options of the stream function (``stop`` included).
     all_frames
         Whether the outputs are stacks filled frame by frame.
+    live
+        The queue new hints go to while the run goes on (``None``: the hints are fixed).
+    hint_layer
+        The layer the hints (or the box) come from.
     """
 
     spec: TaskEntry
@@ -171,6 +205,8 @@ class RunPlan:
     hints: list[np.ndarray | None]
     options: dict[str, Any]
     all_frames: bool
+    live: Any = None
+    hint_layer: Any = None
 
     def stream(self, position: int) -> Generator:
         """The api stream of frame number ``position`` (builds, and so validates, its task)."""
@@ -221,6 +257,17 @@ def build_plan(spec: TaskEntry, form: Any, world_point: Sequence[float], stop: t
         raise InputError(f"Choose a {hint.label.lower()} layer: {hint.help}")
     all_frames = bool(form.all_frames.value) and bool(leading_shape(sources[0]))
     frames = frame_indices(sources[0], world_point, all_frames)
+    options = {**form.options(), "stop": stop}
+    from napari.layers import Labels, Shapes
+
+    if hint is not None and hint.box is not None and isinstance(hint_layer, Shapes):
+        options[hint.box] = shapes_box(hint_layer, sources[0])  # a box, not a hint image
+        hint_layer = None
+    live = None
+    if hint is not None and hint.live is not None and isinstance(hint_layer, Labels) and len(frames) == 1:
+        import queue
+
+        live = options[hint.live] = queue.Queue()
     images: list[Any] = []
     hints: list[np.ndarray | None] = []
     for index in frames:
@@ -230,12 +277,11 @@ def build_plan(spec: TaskEntry, form: Any, world_point: Sequence[float], stop: t
             hints.append(None)
         else:
             hints.append(read_hint(hint_layer, index, sources[0], hint.binary, frame[0].shape))
-    options = {**form.options(), "stop": stop}
     if options["device"] in ("cpu", "auto"):
         from ..core.devices import cpu_count
 
         options["threads"] = max(1, cpu_count() - 1)
-    return RunPlan(spec, sources, frames, images, hints, options, all_frames)
+    return RunPlan(spec, sources, frames, images, hints, options, all_frames, live, hint_layer)
 
 
 class RunFailed(Exception):

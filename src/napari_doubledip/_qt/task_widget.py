@@ -14,7 +14,15 @@ from ..registry import TaskEntry
 from .loss_plot import LossPlot
 from .output_layers import OutputLayers
 from .pickers import LayerWatcher
-from .run_model import InputError, RunState, build_plan, explain_error, format_seconds, run_frames
+from .run_model import (
+    InputError,
+    RunState,
+    build_plan,
+    explain_error,
+    format_seconds,
+    read_hint,
+    run_frames,
+)
 from .task_form import TaskForm
 
 __all__ = ["StopOnQuitWorker", "TaskWidget", "explain_error"]
@@ -183,6 +191,7 @@ class TaskWidget(QWidget):
         worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self.worker = worker
+        self._follow_hints(plan)
         self.loss_plot.clear()
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
@@ -193,6 +202,48 @@ class TaskWidget(QWidget):
         worker.start()
         QTimer.singleShot(0, self._create_layers)
         return True
+
+    def _follow_hints(self, plan: Any) -> None:
+        """Live re-hinting: each edit of the hint layer sends a copy of it to the running task.
+
+        The copy is made here, on the main thread, after the layer reports a paint (or new
+        data); the task takes the newest copy from its queue between two steps.
+        """
+        layer = plan.hint_layer
+        if plan.live is None or layer is None:
+            return
+        index, image = plan.frames[0], plan.sources[0]
+        shape = plan.images[0].shape
+
+        pending = {"queued": False}
+
+        def copy() -> None:
+            pending["queued"] = False
+            if not self.is_running:
+                return
+            try:
+                plan.live.put(read_hint(layer, index, image, False, shape))
+            except InputError as exc:  # e.g. the layer was resized: keep the hints the run has
+                self.status.setText(f"Hints not updated: {exc}")
+
+        def send(_event: Any = None) -> None:
+            # napari reports a paint before it writes the pixels: copy on the next event-loop
+            # turn, once for a burst of edits
+            if not pending["queued"]:
+                pending["queued"] = True
+                QTimer.singleShot(0, copy)
+
+        layer.events.paint.connect(send)
+        layer.events.data.connect(send)
+        self._hint_follow = (layer, send)
+
+    def _unfollow_hints(self) -> None:
+        follow = getattr(self, "_hint_follow", None)
+        if follow is not None:
+            layer, send = follow
+            layer.events.paint.disconnect(send)
+            layer.events.data.disconnect(send)
+            self._hint_follow = None
 
     def _create_layers(self) -> None:
         """Create the run's next new output layer, and come back for the next on the next event-loop turn."""
@@ -242,6 +293,7 @@ class TaskWidget(QWidget):
         self._report(explain_error(exc), error=True)
 
     def _on_finished(self) -> None:
+        self._unfollow_hints()
         if self.state is not None:
             self.outputs.cancel_pending(self.state)
         self.worker = None

@@ -223,7 +223,9 @@ def file_arrays(entry: registry.TaskEntry, outputs: dict[str, Any]) -> dict[str,
         for key in keys:
             value = np.asarray(outputs[key])
             if o.kind == "labels":
-                value = (value > 0).astype(np.uint8) * 255
+                value = ((value > 0) if o.foreground is None else (value == o.foreground)).astype(
+                    np.uint8
+                ) * 255
             arrays[key if o.per_input else (o.file_key or o.key)] = value
     return arrays
 

@@ -174,6 +174,15 @@ def _batch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _box(text: str) -> list[float]:
+    from ..registry._common import parse_box
+
+    try:
+        return parse_box(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _option_flag(group: Any, info: OptionInfo) -> None:
     """The CLI flag of a shown option: its name with dashes, plus its older spellings."""
     kwargs: dict[str, Any] = {
@@ -221,6 +230,16 @@ def _task_options(p: argparse.ArgumentParser, entry: registry.TaskEntry) -> None
             own.add_argument(f"--{aux.name}", type=aux.parse, default=None, help=aux.cli_help)
         else:
             own.add_argument(f"--{aux.name}", required=aux.required, help=aux.cli_help)
+        if aux.box is not None:
+            own.add_argument(
+                "--" + aux.box.replace("_", "-"),
+                dest=aux.box,
+                type=_box,
+                default=None,
+                metavar="Y0,X0,Y1,X1",
+                help="a rectangle around the object in pixels (rows Y0 to Y1, columns X0 to X1): "
+                "everything outside it is background (with or without --hints)",
+            )
         if aux.invertible:
             own.add_argument(
                 f"--invert-{aux.name}",
@@ -308,8 +327,12 @@ def api_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["net"] = args.net
     task = getattr(args, "task", None)
     if task is not None:
-        for info in registry.get(task).shown_options:
+        entry = registry.get(task)
+        for info in entry.shown_options:
             value = getattr(args, info.name, None)
             if value is not None:
                 opts[info.name] = value
+        box = entry.aux.box if entry.aux is not None else None
+        if box is not None and getattr(args, box, None) is not None:
+            opts[box] = getattr(args, box)
     return opts

@@ -320,6 +320,9 @@ def optimise(
             optimizer.step()
             step += 1
             with torch.no_grad():
+                if task.outputs_changed:  # new inputs mid-run (re-hinting)
+                    task.outputs_changed = False
+                    averages.clear()
                 decay = ema_decay(ema, step)
                 for key, value in out.items():
                     if ema_keys is not None and key not in ema_keys:

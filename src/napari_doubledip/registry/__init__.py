@@ -74,6 +74,13 @@ class Aux:
         CLI text -> API value (``kind="value"``).
     annotation
         Type of the API argument.
+    box
+        Name of a task option holding a rectangle ``(y0, x0, y1, x1)``: the widget's picker also
+        takes a Shapes layer and passes its rectangle there; the CLI offers ``--<box>
+        Y0,X0,Y1,X1`` (the API takes the option as it is).
+    live
+        Name of a task option taking a ``queue.Queue``: while a run goes on, the widget puts a
+        copy of the hint layer there each time it is painted (live re-hinting).
     """
 
     name: str
@@ -86,6 +93,8 @@ class Aux:
     invertible: bool = False
     parse: Callable[[str], Any] | None = None
     annotation: str = "np.ndarray | None"
+    box: str | None = None
+    live: str | None = None
 
     @property
     def label(self) -> str:
@@ -122,6 +131,8 @@ class Output:
         Always write a TIFF (float maps), else the input's own format.
     png
         Always write a PNG (an ``"rgba"`` output keeps its alpha; JPEG has none).
+    foreground
+        ``kind="labels"``: the label value the CLI writes as 255 (``None``: any nonzero value).
     """
 
     key: str
@@ -133,6 +144,7 @@ class Output:
     file_key: str | None = None
     tiff: bool = False
     png: bool = False
+    foreground: int | None = None
 
     @property
     def per_input(self) -> bool:

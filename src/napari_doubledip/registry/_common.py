@@ -1,4 +1,4 @@
-"""Pieces the built-in task descriptions share: PSNR and the PSNR demo score (numpy only)."""
+"""Pieces the built-in task descriptions share: PSNR, the PSNR demo score, the box parser (numpy only)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["psnr", "psnr_score"]
+__all__ = ["parse_box", "psnr", "psnr_score"]
 
 
 def psnr(a: Any, b: Any) -> float:
@@ -26,3 +26,15 @@ def psnr_score(sample: Any, result: Any, **extra: Any) -> tuple[dict[str, Any], 
         metrics,
         [f"PSNR against the clean photo: {before:.2f} dB (input) -> {after:.2f} dB (result)"],
     )
+
+
+def parse_box(text: str) -> list[float]:
+    """``"Y0,X0,Y1,X1"`` (a CLI box: rows Y0 to Y1, columns X0 to X1, in pixels) as four numbers."""
+    parts = [p for p in str(text).replace(" ", ",").split(",") if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise ValueError(f"a box is Y0,X0,Y1,X1 (four numbers), got {text!r}")
+    return values

@@ -10,7 +10,10 @@ import numpy as np
 from ..core.options import GeneratorOptions, option
 from . import Aux, Demo, DemoSample, Output, Sample, TaskEntry
 
-__all__ = ["ENTRY", "SegmentOptions"]
+__all__ = ["ENTRY", "PRIORS", "SegmentOptions"]
+
+#: The ``prior`` option's values.
+PRIORS = ("auto", "walk", "colour", "split", "box")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,11 +36,24 @@ class SegmentOptions(GeneratorOptions):
     prior
         What the ``prior`` term pulls the mask towards: ``"walk"`` (a random walk from the hints
         over colour/texture features, :func:`random_walk_prior`), ``"colour"`` (the Gaussian
-        mixtures of :class:`ColourModel`), or ``"auto"``: the walk when there are both foreground and
-        background seeds (painted, or the image's edge taken as background: see ``edge``), the
-        mixtures otherwise (background painted alone, or no hints).
+        mixtures of :class:`ColourModel`), ``"split"`` (the unsupervised classical split,
+        :func:`unsupervised_prior`), ``"box"`` (GrabCut's loop inside ``box``, :func:`box_prior`)
+        or ``"auto"``: the walk when there are both foreground and background seeds (painted,
+        the box's outside, or the image's edge taken as background: see ``edge``); else the box
+        prior with a box, the mixtures with hints (background painted alone), the split without.
+    box
+        ``(y0, x0, y1, x1)`` in pixels (rows y0 to y1, columns x0 to x1, end excluded): the object
+        lies inside, everything outside is background (GrabCut's rectangle). Strokes may be added.
+    hint_updates
+        A ``queue.Queue`` of new hint images (or ``None``: hints removed) taken between steps
+        while the run goes on (live re-hinting; the widget feeds it from the hints layer).
     walk_beta
         Edge sharpness of the random walk.
+    refine
+        Refine the walk's probability with GrabCut's loop (:func:`refine_prior`: colour/texture
+        mixtures re-fitted to the mask, mean-field smoothing); measured on the benchmark's
+        eight composites (prior alone) 0.74 -> 0.80 mean IoU from three + three hint disks,
+        0.88 -> 0.91 from skeleton strokes.
     edge
         The image's outer edge: ``"background"`` (its unpainted pixels count as background
         strokes: the object lies inside the frame, and whatever reaches the edge unpainted is
@@ -69,10 +85,15 @@ class SegmentOptions(GeneratorOptions):
     binarise_weight: float = option(0.2, "weight of the binarising term m(1 - m)")
     balance_weight: float = option(1.0, "weight of the term that keeps the mask's mean away from 0 and 1")
     refit_every: int = option(0, "steps between re-fits of the colour model to the mask (0: fit once)")
-    prior: str = option(
-        "auto", "what the prior term pulls the mask towards", choices=("auto", "walk", "colour")
+    prior: str = option("auto", "what the prior term pulls the mask towards", choices=PRIORS)
+    box: Any = option(
+        None, "rectangle (y0, x0, y1, x1): the object is inside, everything outside is background"
     )
+    hint_updates: Any = option(None, "queue of new hints taken while the run goes on", recorded=False)
     walk_beta: float = option(60.0, "edge sharpness of the random walk")
+    refine: bool = option(
+        True, "refine the walk with GrabCut's loop (mixtures re-fitted to the mask, smoothed)"
+    )
     edge: str = option(
         "auto",
         "background: what reaches the image's edge unpainted is background (an object "
@@ -95,8 +116,17 @@ class SegmentOptions(GeneratorOptions):
             raise ValueError(f"balance_weight must be >= 0, got {self.balance_weight}")
         if self.mask_lr_factor <= 0:
             raise ValueError("lr and mask_lr_factor must be > 0")
-        if self.prior not in ("auto", "walk", "colour"):
-            raise ValueError(f"prior must be 'auto', 'walk' or 'colour', got {self.prior!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(map(repr, PRIORS))}, got {self.prior!r}")
+        if self.prior == "box" and self.box is None:
+            raise ValueError("prior='box' needs a box (y0, x0, y1, x1)")
+        if self.box is not None and (isinstance(self.box, str) or len(tuple(self.box)) != 4):
+            raise ValueError(f"box must be four numbers (y0, x0, y1, x1), got {self.box!r}")
+        if self.hint_updates is not None and not callable(getattr(self.hint_updates, "get_nowait", None)):
+            raise TypeError(
+                "hint_updates must be a queue.Queue (with get_nowait), got "
+                f"{type(self.hint_updates).__name__}"
+            )
         if self.edge not in ("auto", "background", "free"):
             raise ValueError(f"edge must be 'auto', 'background' or 'free', got {self.edge!r}")
         if self.walk_beta <= 0:
@@ -120,7 +150,7 @@ def _demo(size: int) -> DemoSample:
 
 
 def _score(sample: DemoSample, result: Any) -> tuple[dict[str, Any], dict[str, float], list[str]]:
-    labels = np.asarray(result.labels) > 0
+    labels = np.asarray(result.labels) == 1
     true = sample.truth["true_mask"]
     iou = float((labels & true).sum() / max(1, (labels | true).sum()))
     arrays = {
@@ -137,12 +167,14 @@ ENTRY = TaskEntry(
     api="segment",
     task="napari_doubledip.core.tasks.segment:SegmentTask",
     options=SegmentOptions,
-    help="split each image into foreground, background and a mask (optional --hints)",
+    help="split each image into foreground, background and a mask (optional --hints, --box)",
     description="Split the image into a foreground and a background layer (Double-DIP). "
-    "A few hint strokes (label 1 = foreground, 2 = background) help a lot.",
+    "A few hint strokes (label 1 = foreground, 2 = background; painting during a run re-hints it) "
+    "or a rectangle around the object help a lot. The mask uses the hints' labels; the "
+    "background layer is the image with the object removed.",
     outputs=(
         Output("foreground", "foreground", visible=False, file="_foreground"),
-        Output("background", "background", visible=False, file="_background"),
+        Output("background", "background (object removed)", visible=False, file="_background"),
         Output(
             "mask",
             "soft mask",
@@ -153,15 +185,20 @@ ENTRY = TaskEntry(
             file_key="soft_mask",
             tiff=True,
         ),
-        Output("labels", "mask", kind="labels", file="_mask", file_key="mask"),
+        Output("labels", "mask", kind="labels", file="_mask", file_key="mask", foreground=1),
     ),
     aux=Aux(
         "hints",
         "labels",
-        help="Optional Labels layer: paint 1 on the foreground, 2 on the background",
+        layer_types=("labels", "shapes"),
+        help="Optional: a Labels layer (paint 1 on the foreground, 2 on the background; strokes "
+        "painted during a run are taken at once), or a Shapes layer with a rectangle around "
+        "the object (everything outside it is background)",
         cli_help="hint label image (0 unknown, 1 foreground, 2 background) for all inputs, or a "
         "folder/glob matched by name (img.png <- img_hints.png); default: unsupervised",
         per_image=True,
+        box="box",
+        live="hint_updates",
     ),
     sample=Sample("segmentation_composite", "Composite + hints (Segment)", _layers),
     demo=Demo(_demo, _score, display={"hints": 127}),
@@ -171,8 +208,9 @@ ENTRY = TaskEntry(
     2-D gray or ``(Y, X, C)`` image of any dtype and range.
 hints
     Optional ``(Y, X)`` label image: 0 = unknown, 1 = foreground, 2 = background (a few
-    painted strokes). Without hints the segmentation is unsupervised (see the README for
-    when that works).""",
+    painted strokes; a result's ``labels``, painted on, can be passed back). Without hints
+    (and without ``box``) the segmentation is unsupervised (see the README for when that
+    works).""",
     order=2,
     result="SegmentResult",
 )

@@ -1,10 +1,14 @@
 """Classical segmentation priors.
 
-Seeds from the image's edge, colour/texture features, a random walk from painted strokes, and a
-colour model of two Gaussian mixtures (GrabCut-like).
+Seeds from the image's edge, colour/texture features, a random walk from painted strokes, a
+colour model of two Gaussian mixtures (GrabCut-like), the unsupervised start (a 2-means split of
+colour/texture refined by a walk, with the border's colour model) and the box start (mixtures
+re-fitted inside a rectangle with mean-field smoothing).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -12,13 +16,21 @@ from ..conversion import ImageLayout
 
 __all__ = [
     "ColourModel",
+    "box_hints",
+    "box_prior",
+    "check_box",
     "check_hints",
     "edge_as_background",
     "first_fit_weights",
     "painted_labels",
     "pixel_features",
     "random_walk_prior",
+    "colour_texture_features",
+    "mean_field",
+    "refine_prior",
     "refit_weights",
+    "two_means",
+    "unsupervised_prior",
 ]
 
 #: Weight of a painted pixel in a colour-model re-fit (unpainted pixels weigh their mask value).
@@ -31,6 +43,8 @@ GUESS_WEIGHT = 0.1
 BORDER_FRACTION = 32
 #: Without hints: the weight of the pixels inside the border as a foreground guess.
 INTERIOR_WEIGHT = 0.5
+#: The random walk is solved directly (not iteratively) up to this many pixels.
+DIRECT_SOLVE_PIXELS = 512 * 512
 
 
 def edge_as_background(hints: np.ndarray) -> np.ndarray:
@@ -88,8 +102,11 @@ def random_walk_prior(unit: np.ndarray, hints: np.ndarray, beta: float = 60.0, w
     feats = pixel_features(unit, window).reshape(*unit.shape[1:], -1)
     with warnings.catch_warnings():  # the "probability outside [0, 1]" tolerance note
         warnings.simplefilter("ignore", UserWarning)
+        # a direct solve is ~10x faster than the default conjugate gradients up to 512² (same
+        # result within its tolerance); past that its memory grows faster than the image
+        mode = "bf" if hints.size <= DIRECT_SOLVE_PIXELS else "cg_j"
         prob = random_walker(
-            feats, hints.astype(np.int32), beta=beta, channel_axis=-1, return_full_prob=True
+            feats, hints.astype(np.int32), beta=beta, mode=mode, channel_axis=-1, return_full_prob=True
         )[0]
     return np.clip(prob, 0.0, 1.0)
 
@@ -102,10 +119,11 @@ class ColourModel:
     mask generator (as in GrabCut, re-estimated while the mask improves).
     """
 
-    def __init__(self, features: np.ndarray, components: int = 3, seed: int = 0) -> None:
+    def __init__(self, features: np.ndarray, components: int = 3, seed: int = 0, reg: float = 0.05) -> None:
         self.x = features
         self.components = int(components)
         self.rng = np.random.default_rng(seed)
+        self.reg = float(reg)
 
     def _fit(self, w: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
         x, d = self.x, self.x.shape[1]
@@ -127,7 +145,7 @@ class ColourModel:
                 continue
             mu = np.average(xs[m], axis=0, weights=ws[m])
             diff = xs[m] - mu
-            cov = (diff * ws[m, None]).T @ diff / ws[m].sum() + 0.05 * np.eye(d)
+            cov = (diff * ws[m, None]).T @ diff / ws[m].sum() + self.reg * np.eye(d)
             comps.append((float(ws[m].sum() / ws.sum()), mu, cov))
         return comps
 
@@ -227,3 +245,236 @@ def refit_weights(mask: np.ndarray, seeds: np.ndarray | None) -> tuple[np.ndarra
     if w_fg.sum() < MIN_REFIT_WEIGHT or w_bg.sum() < MIN_REFIT_WEIGHT:
         return None
     return w_fg, w_bg
+
+
+def two_means(x: np.ndarray, seed: int = 0, restarts: int = 4, iterations: int = 30) -> np.ndarray:
+    """Labels (0/1) of the best of ``restarts`` 2-means clusterings of the rows of ``x`` (least inertia)."""
+    rng = np.random.default_rng(seed)
+    best: tuple[float, np.ndarray] | None = None
+    for _ in range(restarts):
+        centres = x[rng.choice(len(x), size=2, replace=False)]
+        for _ in range(iterations):
+            dist = ((x[:, None, :] - centres[None]) ** 2).sum(-1)
+            assign = dist.argmin(1)
+            new = np.stack([x[assign == j].mean(0) if np.any(assign == j) else centres[j] for j in range(2)])
+            if np.allclose(new, centres):
+                break
+            centres = new
+        inertia = float(dist.min(1).sum())
+        if best is None or inertia < best[0]:
+            best = (inertia, assign)
+    assert best is not None
+    return best[1]
+
+
+def _frame(shape: tuple[int, int]) -> np.ndarray:
+    frame = np.zeros(shape, bool)
+    frame[0], frame[-1], frame[:, 0], frame[:, -1] = True, True, True, True
+    return frame
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-3, 1 - 1e-3)
+    return np.log(p / (1 - p))
+
+
+#: Unsupervised: the 2-means sides are eroded this many pixels into walk seeds.
+SPLIT_EROSION = 3
+
+
+def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` without hints: a classical split, refined.
+
+    1. 2-means on :func:`pixel_features` (colour, local mean and spread over 5 x 5): the side
+       covering less of the image's border is the foreground;
+    2. a random walk (:func:`random_walk_prior`) from both sides eroded by
+       :data:`SPLIT_EROSION` pixels, the border added to the background seeds (the split's
+       ragged edges follow the texture's region boundaries);
+    3. combined (sum of logits) with :class:`ColourModel` fitted to the border (background)
+       against the inside, the previous unsupervised prior: where the 2-means split is no
+       object/background split (two photos of similar colour), the border model still knows
+       what the background looks like;
+    4. refined by GrabCut's loop (:func:`refine_prior`).
+
+    Measured on the benchmark's eight composites (128², prior alone): 0.607 mean IoU; the split
+    alone 0.491, steps 1-3 0.551 (2-means on the same features with the better side: 0.544).
+    """
+    from scipy import ndimage
+
+    shape = unit.shape[1:]
+    feats = pixel_features(unit)
+    side = two_means(feats, seed).reshape(shape) == 1
+    frame = _frame(shape)
+    if side[frame].mean() > 0.5:
+        side = ~side
+    border_model = ColourModel(feats, seed=seed).probability(*first_fit_weights(None, shape)).reshape(shape)
+    seeds = np.zeros(shape, np.uint8)
+    seeds[ndimage.binary_erosion(side, iterations=SPLIT_EROSION) & ~frame] = 1
+    seeds[ndimage.binary_erosion(~side, iterations=SPLIT_EROSION) | frame] = 2
+    if not np.any(seeds == 1):
+        return border_model
+    walk = random_walk_prior(unit, seeds, beta)
+    combined = 1.0 / (1.0 + np.exp(-(_logit(walk) + _logit(border_model))))
+    return refine_prior(unit, combined, seed=seed)
+
+
+def check_box(box: Any, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A box ``(y0, x0, y1, x1)`` (half-open, pixels) clipped to ``shape``; raises when it is empty or outside."""
+    try:
+        y0, x0, y1, x1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise ValueError(f"box must be four numbers (y0, x0, y1, x1), got {box!r}") from None
+    if not all(np.isfinite([y0, x0, y1, x1])):
+        raise ValueError(f"box must hold finite numbers, got {box!r}")
+    h, w = shape
+    cy0, cx0 = max(0, int(np.floor(min(y0, y1)))), max(0, int(np.floor(min(x0, x1))))
+    cy1, cx1 = min(h, int(np.ceil(max(y0, y1)))), min(w, int(np.ceil(max(x0, x1))))
+    if cy1 - cy0 < 2 or cx1 - cx0 < 2:
+        raise ValueError(
+            f"box {tuple(box)} (y0, x0, y1, x1) leaves less than 2 x 2 pixels of the {h} x {w} image"
+        )
+    if (cy0, cx0, cy1, cx1) == (0, 0, h, w):
+        raise ValueError(f"box {tuple(box)} covers the whole {h} x {w} image: draw it around the object")
+    return cy0, cx0, cy1, cx1
+
+
+def box_hints(
+    box: tuple[int, int, int, int], shape: tuple[int, int], hints: np.ndarray | None = None
+) -> np.ndarray:
+    """Hints with everything outside ``box`` background (2); painted strokes (``hints``) win."""
+    y0, x0, y1, x1 = box
+    seeds = np.full(shape, 2, np.uint8)
+    seeds[y0:y1, x0:x1] = 0
+    if hints is not None:
+        seeds = np.where(hints > 0, hints, seeds).astype(np.uint8)
+    return seeds
+
+
+#: Box prior: GrabCut-like rounds (fit the mixtures to the current mask, smooth, threshold).
+BOX_ROUNDS = 20
+#: Weight of the neighbours' agreement in the mean-field smoothing.
+SMOOTHING = 6.0
+#: Box prior: pixels this sure of their side, eroded by :data:`SEED_EROSION`, seed the walk.
+SEED_CONFIDENCE = 0.9
+SEED_EROSION = 2
+#: Rounds of :func:`refine_prior`.
+REFINE_ROUNDS = 4
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean(0)) / (x.std(0) + 1e-6)
+
+
+def _lightness(unit: np.ndarray) -> np.ndarray:
+    """``(Y, X, C)`` colour of a unit ``(C, Y, X)`` image: CIELAB for RGB, else as it is."""
+    if unit.shape[0] == 3:
+        from skimage.color import rgb2lab
+
+        return rgb2lab(np.moveaxis(np.clip(unit, 0, 1), 0, -1).astype(np.float64))
+    return np.moveaxis(unit, 0, -1).astype(np.float64)
+
+
+def colour_texture_features(unit: np.ndarray, windows: tuple[int, ...] = (5, 11)) -> np.ndarray:
+    """Colour and the local spread of lightness, ``(Y*X, C + len(windows))``, standardised.
+
+    Colour is CIELAB for RGB; the spread of its first channel over each window tells grey
+    textures apart. The mixtures' features in :func:`refine_prior`.
+    """
+    from scipy import ndimage
+
+    colour = _lightness(unit)
+    light = colour[..., 0]
+    feats = [colour.reshape(-1, colour.shape[-1])]
+    for window in windows:
+        mean = ndimage.uniform_filter(light, window, mode="reflect")
+        sq = ndimage.uniform_filter(light * light, window, mode="reflect")
+        feats.append(np.sqrt(np.clip(sq - mean**2, 0, None)).reshape(-1, 1))
+    return _standardise(np.concatenate(feats, 1))
+
+
+def mean_field(
+    unary: np.ndarray, unit: np.ndarray, weight: float = SMOOTHING, iterations: int = 10
+) -> np.ndarray:
+    """Foreground probability from a per-pixel log-odds ``unary``, smoothed by mean field.
+
+    Each pixel leans towards its four neighbours' side, with contrast-sensitive weights
+    ``exp(-beta |I_p - I_q|^2)`` (GrabCut's, ``beta`` from the image's mean contrast): the
+    smoothness of GrabCut's graph cut, as a few cheap sweeps.
+    """
+    img = np.moveaxis(unit, 0, -1).astype(np.float64)
+    dx = ((img[:, 1:] - img[:, :-1]) ** 2).sum(-1)
+    dy = ((img[1:] - img[:-1]) ** 2).sum(-1)
+    beta = 1.0 / (2.0 * np.mean(np.concatenate([dx.ravel(), dy.ravel()])) + 1e-12)
+    wx, wy = np.exp(-beta * dx), np.exp(-beta * dy)
+    q = 1.0 / (1.0 + np.exp(-np.clip(unary, -30, 30)))
+    for _ in range(iterations):
+        s = 2 * q - 1
+        msg = np.zeros(unary.shape)
+        msg[:, :-1] += wx * s[:, 1:]
+        msg[:, 1:] += wx * s[:, :-1]
+        msg[:-1] += wy * s[1:]
+        msg[1:] += wy * s[:-1]
+        q = 1.0 / (1.0 + np.exp(-np.clip(unary + weight * msg, -30, 30)))
+    return q
+
+
+def refine_prior(
+    unit: np.ndarray, start: np.ndarray, seeds: np.ndarray | None = None, seed: int = 0
+) -> np.ndarray:
+    """GrabCut's loop started from a foreground probability ``start`` ``(Y, X)``; returns the refined one.
+
+    Each of :data:`REFINE_ROUNDS` rounds fits two mixtures (:class:`ColourModel` on
+    :func:`colour_texture_features`) to the current mask (seeds weigh :data:`PAINTED_WEIGHT`),
+    adds their log-likelihood ratio to ``start``'s log-odds, smooths (:func:`mean_field`),
+    keeps the seeds, and thresholds. Measured on the benchmark's eight composites (prior alone):
+    the walk from three + three hint disks 0.74 -> 0.80, from skeleton strokes 0.88 -> 0.91.
+    """
+    model = ColourModel(colour_texture_features(unit), components=5, seed=seed)
+    start_logit = _logit(start)
+    q, mask = start, start > 0.5
+    for _ in range(REFINE_ROUNDS):
+        weights = refit_weights(mask.astype(np.float64), seeds)
+        if weights is None:
+            break
+        p = model.probability(*weights).reshape(start.shape)
+        q = mean_field(_logit(p) + start_logit, unit)
+        if seeds is not None:
+            q = np.where(seeds == 1, 1.0, np.where(seeds == 2, 0.0, q))
+        mask = q > 0.5
+    return q
+
+
+def box_prior(
+    unit: np.ndarray, box: tuple[int, int, int, int], seed: int = 0, beta: float = 60.0
+) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` of an object inside ``box`` (0 outside it).
+
+    1. GrabCut's loop (Rother et al. 2004) for :data:`BOX_ROUNDS` rounds, in standardised
+       CIELAB (:class:`ColourModel`, five components a side) with :func:`mean_field`
+       smoothing instead of a graph cut: the inside starts as foreground, the outside is
+       background, each round re-fits both mixtures to the current mask;
+    2. its confident pixels (:data:`SEED_CONFIDENCE`, eroded) and the box's outside seed a
+       random walk over colour/texture (:func:`random_walk_prior`), refined as strokes are
+       (:func:`refine_prior`).
+    """
+    from scipy import ndimage
+
+    shape = unit.shape[1:]
+    y0, x0, y1, x1 = box
+    inside = np.zeros(shape, bool)
+    inside[y0:y1, x0:x1] = True
+    model = ColourModel(_standardise(_lightness(unit).reshape(-1, unit.shape[0])), 5, seed, reg=1e-3)
+    mask, q = inside.copy(), inside.astype(np.float64)
+    for _ in range(BOX_ROUNDS):
+        if mask.sum() < MIN_REFIT_WEIGHT:
+            break
+        p = model.probability(mask.ravel().astype(np.float64), (~mask).ravel().astype(np.float64))
+        q = np.where(inside, mean_field(_logit(p.reshape(shape)), unit), 0.0)
+        mask = q > 0.5
+    seeds = np.where(inside, 0, 2).astype(np.uint8)
+    seeds[ndimage.binary_erosion(q < 1 - SEED_CONFIDENCE, iterations=SEED_EROSION) & inside] = 2
+    seeds[ndimage.binary_erosion(q > SEED_CONFIDENCE, iterations=SEED_EROSION)] = 1
+    if not np.any(seeds == 1):
+        return q
+    walk = random_walk_prior(unit, seeds, beta)
+    return np.where(inside, refine_prior(unit, walk, seeds, seed), 0.0)

@@ -178,6 +178,9 @@ class Task(abc.ABC, Generic[OptionsT]):
     #: Steps the generators get to beat the first outputs (a guided task's classical estimate)
     #: on the held-out pixels before an early stop.
     held_out_first_patience: ClassVar[int] = 400
+    #: Set by a task whose inputs changed mid-run (new hints): the loop restarts its moving
+    #: averages from the next step's outputs, and clears the flag.
+    outputs_changed: bool = False
 
     @abc.abstractmethod
     def setup(self, ctx: RunContext) -> None:

@@ -25,13 +25,18 @@ from ..losses import (
 from ..network import resolve_net_config
 from ..priors.segmentation import (
     ColourModel,
+    box_hints,
+    box_prior,
+    check_box,
     check_hints,
     edge_as_background,
     first_fit_weights,
     painted_labels,
     pixel_features,
     random_walk_prior,
+    refine_prior,
     refit_weights,
+    unsupervised_prior,
 )
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 from .reconstruction import weighted_mse
@@ -40,6 +45,8 @@ __all__ = ["SegmentResult", "SegmentTask"]
 
 #: The prior's probability is kept this far inside (0, 1) for the mask's starting logit.
 PRIOR_MARGIN = 0.02
+#: Label values of the ``labels`` output: those of the hints, so the output can be painted on and fed back.
+FOREGROUND, BACKGROUND = 1, 2
 
 
 @dataclass(frozen=True)
@@ -53,12 +60,26 @@ class SegmentResult(Result):
     mask
         float32 ``(Y, X)`` in [0, 1], 1 = foreground.
     labels
-        uint8 ``(Y, X)``, 1 = foreground, 0 = background.
+        uint8 ``(Y, X)``, 1 = foreground, 2 = background (the hints' values: paint on it and
+        pass it back as hints).
+    background
+        The background layer (``layers[1]``): it extends under the foreground, so it is the
+        image with the object removed.
     """
 
     layers: tuple[np.ndarray, np.ndarray] = None  # type: ignore[assignment]
     mask: np.ndarray = None  # type: ignore[assignment]
     labels: np.ndarray = None  # type: ignore[assignment]
+
+    @property
+    def foreground_mask(self) -> np.ndarray:
+        """The foreground as a bool ``(Y, X)`` array (``labels == 1``)."""
+        return np.asarray(self.labels) == FOREGROUND
+
+    @property
+    def background(self) -> np.ndarray:
+        """The background layer with the object removed (``layers[1]``)."""
+        return self.layers[1]
 
 
 class SegmentTask(Task[SegmentOptions]):
@@ -85,15 +106,23 @@ class SegmentTask(Task[SegmentOptions]):
     pull grows as the mask saturates, which drove the prototype to a constant mask within ~40
     steps. The mask net learns ``mask_lr_factor`` times slower than the layers.
 
-    Without hints the image border is taken as weak background evidence, the model is fitted
-    from it, and at the end the side that covers more of the border is called background.
+    Without hints the mask starts at a classical split (:func:`unsupervised_prior`: 2-means on
+    colour/texture refined by a random walk, with the mixtures fitted to the image border), and
+    at the end the side that covers more of the border is called background. With a ``box``
+    everything outside it is background and the mask starts at :func:`box_prior` (GrabCut's
+    loop); strokes inside the box make it a random walk again.
+
+    Hints can change while the run goes on: hints put on the ``hint_updates`` queue are taken
+    between two steps (:meth:`update_hints`), the seeds and the prior are recomputed, and the
+    nets go on from their current state.
 
     Parameters
     ----------
     image
         2-D gray or ``(Y, X, C)`` image.
     hints
-        Optional ``(Y, X)`` labels: 0 unknown, 1 foreground, 2 background.
+        Optional ``(Y, X)`` labels: 0 unknown, 1 foreground, 2 background (``labels`` of a
+        result can be passed back, after painting on it).
     options, **kwargs
         :class:`~napari_doubledip.registry.segment.SegmentOptions`, as an object and/or keywords (its
         docstring explains each option, and the measurements behind the defaults).
@@ -113,30 +142,51 @@ class SegmentTask(Task[SegmentOptions]):
     ) -> None:
         self.opts = o = SegmentOptions.build(options, **kwargs)
         self.unit, self.layout = to_unit(image)
-        self.hints = None if hints is None else check_hints(hints, self.layout)
         if min(self.layout.spatial_shape) < 8:
             raise ValueError(f"image is too small to segment: {self.layout.shape}")
+        self.box = None if o.box is None else check_box(o.box, self.layout.spatial_shape)
         self.net_config = resolve_net_config(o.net)
         self.mask_config = resolve_net_config(o.mask_net)
-        painted = painted_labels(self.hints)
+        self.binarise_ramp = max(1, o.binarise_ramp)
+        self.hint_updates = o.hint_updates
+        self.outputs_changed = False  # set when new hints arrive mid-run (the loop restarts its averages)
+        self._derive(None if hints is None else check_hints(hints, self.layout))
+        if o.mask_offset is None:
+            self.mask_offset = self.prior_method in ("walk", "split", "box")
+        else:
+            self.mask_offset = bool(o.mask_offset)
+
+    def _derive(self, hints: np.ndarray | None) -> None:
+        """The user's hints, the seeds (hints, the box's outside, maybe the frame) and the prior to use."""
+        o = self.opts
+        self.hints = hints
+        painted = painted_labels(hints)
         if o.edge == "background" and 1 not in painted:
             raise ValueError(
                 "edge='background' needs foreground strokes (label 1) in the hints; without hints "
                 "the unsupervised segmentation already takes the image's border as background"
             )
-        self.edge = ("background" if painted == {1} else "free") if o.edge == "auto" else o.edge
-        # the seeds the prior and the hint losses use: the user's strokes, and maybe the frame
-        self.seeds = (
-            edge_as_background(self.hints)
-            if self.hints is not None and self.edge == "background"
-            else self.hints
-        )
-        painted = painted_labels(self.seeds)
+        if o.edge == "auto":
+            self.edge = "background" if painted == {1} and self.box is None else "free"
+        else:
+            self.edge = o.edge
+        seeds = hints
+        if self.box is not None:  # outside the box is background; strokes inside it still count
+            seeds = box_hints(self.box, self.layout.spatial_shape, hints)
+        if seeds is not None and self.edge == "background":
+            seeds = edge_as_background(seeds)
+        self.seeds = seeds
+        painted = painted_labels(seeds)
         if o.prior == "walk" and painted != {1, 2}:
             raise ValueError("prior='walk' needs hints with both foreground (1) and background (2) strokes")
-        self.prior_method = ("walk" if painted == {1, 2} else "colour") if o.prior == "auto" else o.prior
-        self.mask_offset = self.prior_method == "walk" if o.mask_offset is None else bool(o.mask_offset)
-        self.binarise_ramp = max(1, o.binarise_ramp)
+        if o.prior != "auto":
+            self.prior_method = o.prior
+        elif painted == {1, 2}:
+            self.prior_method = "walk"
+        elif self.box is not None:
+            self.prior_method = "box"
+        else:
+            self.prior_method = "colour" if hints is not None else "split"
 
     # --- set-up -------------------------------------------------------------------------
     def setup(self, ctx: RunContext) -> None:
@@ -155,25 +205,78 @@ class SegmentTask(Task[SegmentOptions]):
         self.z = NoiseInput(ctx, 2 * self.net_config.input_depth, shape, o.input_std, o.reg_noise)
         self.zm = NoiseInput(ctx, self.mask_config.input_depth, shape, o.input_std, o.reg_noise)
         self.exclusion = ExclusionLoss(3)
-        # hints, padded with zeros (unknown)
-        hints = np.zeros(self.layout.spatial_shape, np.uint8) if self.seeds is None else self.seeds
-        hp = self.image.pad(hints.astype(np.float32), mode="constant")
-        self.fg_hint = torch.from_numpy((hp == 1).astype(np.float32))[None, None].to(ctx.device)
-        self.bg_hint = torch.from_numpy((hp == 2).astype(np.float32))[None, None].to(ctx.device)
-        self.n_hinted = float((hp > 0).sum())
         # contrast-sensitive smoothness weights
         self.edge_x, self.edge_y = contrast_weights(self.image.tensor)
-        # colour/texture prior; the mixtures only where they are fitted (colour prior, re-fits)
         self.model: ColourModel | None = None
-        if self.prior_method == "colour" or o.refit_every > 0:
-            self.model = ColourModel(pixel_features(self.unit), seed=ctx.seed)
+        self._set_seeds()
+        self._compute_prior()
+
+    def _set_seeds(self) -> None:
+        """The hint maps of the loss (padded with 0: unknown)."""
+        hints = np.zeros(self.layout.spatial_shape, np.uint8) if self.seeds is None else self.seeds
+        hp = self.image.pad(hints.astype(np.float32), mode="constant")
+        device = self.ctx.device
+        self.fg_hint = torch.from_numpy((hp == 1).astype(np.float32))[None, None].to(device)
+        self.bg_hint = torch.from_numpy((hp == 2).astype(np.float32))[None, None].to(device)
+        self.n_hinted = float((hp > 0).sum())
+
+    def _compute_prior(self) -> None:
+        """The prior the ``prior`` term pulls towards and the mask starts at (``mask_offset``)."""
+        o, seed = self.opts, self.ctx.seed
+        # the mixtures only where they are fitted (colour prior, re-fits)
+        if self.model is None and (self.prior_method == "colour" or o.refit_every > 0):
+            self.model = ColourModel(pixel_features(self.unit), seed=seed)
         if self.prior_method == "walk" and self.seeds is not None:  # (checked: the walk has seeds)
-            self._set_prior(random_walk_prior(self.unit, self.seeds, o.walk_beta).ravel())
-        elif self.model is not None:
+            walk = random_walk_prior(self.unit, self.seeds, o.walk_beta)
+            self._set_prior(refine_prior(self.unit, walk, self.seeds, seed) if o.refine else walk)
+        elif self.prior_method == "box" and self.box is not None:
+            self._set_prior(box_prior(self.unit, self.box, seed))
+        elif self.prior_method == "split" or (self.model is None and self.seeds is None):
+            self._set_prior(unsupervised_prior(self.unit, seed, o.walk_beta))
+        else:
+            if self.model is None:
+                self.model = ColourModel(pixel_features(self.unit), seed=seed)
             w_fg, w_bg = first_fit_weights(self.seeds, self.layout.spatial_shape)
             self._set_prior(self.model.probability(w_fg, w_bg))
-        # the mask's starting point (mask_offset) stays this first prior
+        # the mask's starting point (mask_offset): this prior
         self.prior_logit = torch.logit(self.prior.clamp(PRIOR_MARGIN, 1 - PRIOR_MARGIN))
+
+    def update_hints(self, hints: np.ndarray | None) -> None:
+        """Take new hints mid-run: new seeds and prior; the nets go on from where they are.
+
+        ``None`` (or hints all 0) removes the hints. Called between steps (:meth:`loss` polls
+        ``hint_updates``); invalid hints are ignored with a warning, the run goes on.
+        """
+        import warnings
+
+        before = (self.hints, self.seeds, self.edge, self.prior_method)
+        try:
+            if hints is not None and not np.any(np.asarray(hints)):
+                hints = None
+            checked = None if hints is None else check_hints(hints, self.layout)
+            self._derive(checked)
+        except ValueError as exc:
+            self.hints, self.seeds, self.edge, self.prior_method = before
+            warnings.warn(f"hint update ignored: {exc}", UserWarning, stacklevel=2)
+            return
+        self._set_seeds()
+        self._compute_prior()
+        self.outputs_changed = True
+
+    def _poll_hints(self) -> None:
+        """Apply the newest hints waiting in ``hint_updates`` (a ``queue.Queue``), if any."""
+        import queue
+
+        source, latest, found = self.hint_updates, None, False
+        if source is None:
+            return
+        while True:
+            try:
+                latest, found = source.get_nowait(), True
+            except queue.Empty:
+                break
+        if found:
+            self.update_hints(latest)
 
     def _set_prior(self, p: np.ndarray) -> None:
         prob = self.image.pad(p.reshape(self.layout.spatial_shape).astype(np.float32), mode="symmetric")
@@ -207,6 +310,7 @@ class SegmentTask(Task[SegmentOptions]):
     def loss(self, out: dict[str, torch.Tensor], step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Blend reconstruction, exclusion, hints, prior, smoothness, binarising and balance terms."""
         o = self.opts
+        self._poll_hints()
         if o.refit_every > 0 and step > 0 and step % o.refit_every == 0:
             self._refit(out["mask"])
         fg, bg = out["layers"][:, 0].float(), out["layers"][:, 1].float()
@@ -243,13 +347,16 @@ class SegmentTask(Task[SegmentOptions]):
     # --- outputs ------------------------------------------------------------------------
     def _final_mask(self, mask: torch.Tensor) -> np.ndarray:
         m = np.clip(self.image.to_numpy(mask)[0, 0], 0.0, 1.0).astype(np.float32)
-        if self.hints is not None:  # painted pixels are honoured exactly
-            m = np.where(self.hints == 1, 1.0, np.where(self.hints == 2, 0.0, m)).astype(np.float32)
+        hard = self.hints
+        if self.box is not None:  # painted pixels, and the box's outside, are honoured exactly
+            hard = box_hints(self.box, self.layout.spatial_shape, self.hints)
+        if hard is not None:
+            m = np.where(hard == 1, 1.0, np.where(hard == 2, 0.0, m)).astype(np.float32)
         return m
 
     def _swap_needed(self, labels: np.ndarray) -> bool:
         """Unsupervised: the foreground is the side that covers less of the image border."""
-        if self.hints is not None:
+        if self.hints is not None or self.box is not None:
             return False
         border = np.concatenate([labels[0], labels[-1], labels[1:-1, 0], labels[1:-1, -1]])
         return bool(border.mean() > 0.5)
@@ -260,10 +367,9 @@ class SegmentTask(Task[SegmentOptions]):
         layers = out["layers"][0]
         fg = self.image.to_caller(layers[0], self.layout)
         bg = self.image.to_caller(layers[1], self.layout)
-        labels = (m > 0.5).astype(np.uint8)
-        if self._swap_needed(labels):
+        if self._swap_needed((m > 0.5).astype(np.uint8)):
             fg, bg, m = bg, fg, (1.0 - m).astype(np.float32)
-            labels = (m > 0.5).astype(np.uint8)
+        labels = np.where(m > 0.5, FOREGROUND, BACKGROUND).astype(np.uint8)
         return {"foreground": fg, "background": bg, "mask": m, "labels": labels}
 
     def result(
@@ -271,7 +377,7 @@ class SegmentTask(Task[SegmentOptions]):
     ) -> SegmentResult:
         """The :class:`SegmentResult`, with the foreground fraction."""
         mask = np.array(outputs["mask"], dtype=np.float32)
-        params = {**params, "foreground_fraction": float(outputs["labels"].mean())}
+        params = {**params, "foreground_fraction": float((outputs["labels"] == FOREGROUND).mean())}
         return SegmentResult(
             history=history,
             params=params,
@@ -289,6 +395,7 @@ class SegmentTask(Task[SegmentOptions]):
             "mask_offset": self.mask_offset,
             "binarise_ramp": self.binarise_ramp,
             "hinted": self.hints is not None,
+            "box": None if self.box is None else list(self.box),
             "n_foreground_hints": 0 if self.hints is None else int((self.hints == 1).sum()),
             "n_background_hints": 0 if self.hints is None else int((self.hints == 2).sum()),
             "binarising_term": "mean m(1-m), ramped in",
