@@ -66,3 +66,20 @@ def test_a_region_off_the_image_fails_by_name(tmp_path, capsys):
 def test_region_is_not_offered_where_several_images_form_one_job():
     with pytest.raises(SystemExit):
         cli.main(["watermark", "a.png", "b.png", "--out", "o", "--region", "0:8,0:8"])
+
+
+def test_a_box_is_moved_into_the_region(tmp_path, monkeypatch):
+    from napari_doubledip import api
+
+    seen = {}
+
+    def fake_run(entry, image, *rest, callback=None, **opts):
+        seen["shape"], seen["box"] = image.shape, opts.get("box")
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(api, "run", fake_run)
+    noisy, _ = samples.noisy_photo(size=48)
+    write_image(tmp_path / "in.png", _u8(noisy))
+    args = ["segment", str(tmp_path / "in.png"), "--out", str(tmp_path / "o"), "--box", "10,20,30,40"]
+    cli.main([*args, "--region", "8:40,16:48", *FAST])
+    assert seen["shape"][:2] == (32, 32) and list(seen["box"]) == [2, 4, 22, 24]

@@ -208,6 +208,12 @@ def _call_task(job: Job, callback: Any) -> Any:
         images = crop_region(images, job.region, name)
         if aux is not None and entry.aux is not None and entry.aux.kind != "value":
             aux = crop_region(aux, job.region, f"the {entry.aux.name} of {name}")
+        box = entry.aux.box if entry.aux is not None else None
+        if box is not None and opts.get(box) is not None:  # a box is given in the whole image's pixels
+            rows = range(first.shape[0])[slice(job.region[0], job.region[1])]
+            cols = range(first.shape[1])[slice(job.region[2], job.region[3])]
+            y0, x0, y1, x1 = opts[box]
+            opts[box] = [y0 - rows.start, x0 - cols.start, y1 - rows.start, x1 - cols.start]
     inputs = [images] if entry.aux is None else [images, aux]
     return api.run(entry, *inputs, callback=callback, **opts)
 
