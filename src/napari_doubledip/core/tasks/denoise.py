@@ -91,6 +91,17 @@ class DenoiseTask(ImageReconstructionTask):
                 torch.as_tensor(g, dtype=torch.float32, device=ctx.device),
                 torch.as_tensor(x, dtype=torch.float32, device=ctx.device),
             )
+            if self.guide is not None:
+                # near a clipped end the held-out test (on clipped values) under-weights errors that
+                # the declipping then magnifies (0.3 dB lost on a 128^2 photo): the generator may
+                # change the guide only where it is over two sigma from a clipped end
+                low, high = self.clipped
+                trusted = torch.ones_like(self.guide[:, :1])
+                if low:
+                    trusted = trusted * (self.guide.amin(dim=1, keepdim=True) > 2 * sigma)
+                if high:
+                    trusted = trusted * (self.guide.amax(dim=1, keepdim=True) < 1 - 2 * sigma)
+                self.departure_weight = trusted.float()
 
     def final_image(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """The reconstruction's image, its clipping bias undone where the noise was clipped.

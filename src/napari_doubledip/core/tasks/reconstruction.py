@@ -193,6 +193,16 @@ class ImageReconstructionTask(Task):
             self.ctx.device
         )
 
+    #: ``(1, 1, Yp, Xp)`` weight of the generator's departure from the guide per pixel (``None``:
+    #: everywhere), set by a task that only trusts the held-out test on part of the image.
+    departure_weight: torch.Tensor | None = None
+
+    def _departure(self, image: torch.Tensor) -> torch.Tensor:
+        """The generator's departure from the guide, where the task lets it depart."""
+        assert self.guide is not None
+        diff = image.float() - self.guide
+        return diff if self.departure_weight is None else diff * self.departure_weight
+
     def _fit_blend(self, image: torch.Tensor, pixels: torch.Tensor | None) -> torch.Tensor | float:
         """Weight ``w`` in [0, 1] of the generator against the guide: ``guide + w (image - guide)``.
 
@@ -204,7 +214,7 @@ class ImageReconstructionTask(Task):
         guide = self.guide
         if pixels is None or guide is None:
             return 1.0
-        diff = (image.float() - guide) * pixels
+        diff = self._departure(image) * pixels
         gap = (self.image.tensor - guide) * pixels
         return ((diff * gap).sum() / (diff * diff).sum().clamp_min(1e-12)).clamp(0.0, 1.0)
 
@@ -214,7 +224,7 @@ class ImageReconstructionTask(Task):
             return image.clamp(0, 1)
         w = self._fit_blend(image, self.held_weight)
         base = self.guide + self.guide_shift if (shifted and self.guide_shift is not None) else self.guide
-        return (base + w * (image - self.guide)).clamp(0, 1)
+        return (base + w * self._departure(image)).clamp(0, 1)
 
     def _cross_fitted(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """The blend judged on held-out pixels: each half's weight fitted on the other half."""
@@ -222,7 +232,7 @@ class ImageReconstructionTask(Task):
         assert self.guide is not None and self.held_halves is not None
         first, second = self.held_halves
         w = self._fit_blend(image, second) * first + self._fit_blend(image, first) * second
-        return (self.guide + w * (image - self.guide)).clamp(0, 1)
+        return (self.guide + w * self._departure(image)).clamp(0, 1)
 
     def final_image(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
         """The returned ``(1, C, Yp, Xp)`` image in [0, 1] from (averaged) forward outputs.
