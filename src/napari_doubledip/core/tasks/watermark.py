@@ -136,16 +136,9 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.channels = self.layouts[0].channels
         self.inputs = [np.asarray(img) for img in images]
         self.hint = self._check_hint(hint)
-        self.support: np.ndarray | None = None  # estimated from the K images (no hint)
-        self.outline: np.ndarray | None = None
-        if self.hint is None and o.support and self.k >= 2:
-            self.support, self.outline = estimate_support(
-                self.units, low=o.support_low, margin=o.support_margin
-            )
-            # a second guess at what lies under the mark, independent of the steps run: each image
-            # filled in (biharmonic) over the outline's strokes
-            self.fill_area = fill_area(self.outline, self.support)
-            self.fill = fill_under(self.units, self.fill_area)
+        # estimated from the K images (no hint) on first use: in ``setup``, on the run's thread
+        self._support: tuple[np.ndarray, np.ndarray] | None = None
+        self._wants_support = self.hint is None and o.support and self.k >= 2
         scale = self.layouts[0].high - self.layouts[0].low
         watermark = o.watermark
         self.learn_colour = isinstance(watermark, str) and watermark == "learn"
@@ -160,6 +153,32 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.initial_colour = np.clip(colour, 0.0, 1.0)
         self.net_config = resolve_net_config(o.net)
         self.mask_config = resolve_net_config(o.mask_net)
+
+    def _estimate_support(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The mark's support and outline (``None``: a hint, one image or ``support=False``), once.
+
+        With them, a second guess at what lies under the mark, independent of the steps run
+        (``fill``): each image filled in (biharmonic) over the outline's strokes (``fill_area``).
+        A second or two at 1024², so not in the constructor (which the widget calls on the GUI thread).
+        """
+        if self._support is None and self._wants_support:
+            o = self.opts
+            self._support = estimate_support(self.units, low=o.support_low, margin=o.support_margin)
+            self.fill_area = fill_area(self._support[1], self._support[0])
+            self.fill = fill_under(self.units, self.fill_area)
+        return self._support
+
+    @property
+    def support(self) -> np.ndarray | None:
+        """Where the watermark may be, estimated from the K images (``None``: not estimated)."""
+        found = self._estimate_support()
+        return None if found is None else found[0]
+
+    @property
+    def outline(self) -> np.ndarray | None:
+        """The strokes of the estimated support (``None``: not estimated)."""
+        found = self._estimate_support()
+        return None if found is None else found[1]
 
     def _check_hint(self, hint: np.ndarray | None) -> np.ndarray | None:
         if hint is None:
@@ -186,6 +205,7 @@ class WatermarkTask(Task[WatermarkOptions]):
     def setup(self, ctx: RunContext) -> None:
         """Build the clean generators, the mask generator (starting at ``mask_init``), the hint region and the colour."""
         self.ctx = ctx
+        self._estimate_support()
         multiple = max(self.net_config.size_multiple, self.mask_config.size_multiple)
         self.padded = [PaddedImage(u, multiple, ctx.device) for u in self.units]
         self.target = torch.cat([p.tensor for p in self.padded], dim=0)  # (K, C, Yp, Xp)
