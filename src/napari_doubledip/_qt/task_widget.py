@@ -190,8 +190,7 @@ class TaskWidget(QWidget):
         self.worker = worker
         self._last_present = -float("inf")
         self.loss_plot.clear()
-        self.progress.setValue(0)
-        self.progress.setFormat("starting…")
+        self._set_progress(0, "starting…")
         frames = f" ({len(plan.frames)} frames)" if len(plan.frames) > 1 else ""
         self.status.setText(f"Running on {device}{frames}…")
         self.run_button.setEnabled(False)
