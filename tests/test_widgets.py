@@ -425,3 +425,52 @@ def test_run_returns_before_creating_the_output_layers(viewer, qtbot, image32):
         "scene · soft mask",
     } <= set(names)
     assert all(target.updated and "doubledip" in target.layer.metadata for target in widget.state.targets)
+
+
+def test_snapshots_faster_than_the_update_interval_are_coalesced(viewer, qtbot, image32, monkeypatch):
+    """The layers take at most one snapshot per update interval (the latest), and the last one at the end."""
+    from types import MappingProxyType
+
+    from napari_doubledip import api
+    from napari_doubledip.core.loop import Snapshot
+    from napari_doubledip.core.tasks.base import Result
+
+    n = 8
+
+    def stream(image, **options):
+        def gen():
+            for step in range(1, n + 1):
+                out = np.full(image.shape, step, np.float32)
+                out.flags.writeable = False
+                losses = MappingProxyType({"total": 1.0 / step})
+                yield Snapshot(
+                    step, n, 0.01 * step, None, losses, MappingProxyType({"image": out}), step == n
+                )
+            return Result(history={}, params={"steps_run": n, "stop_reason": "steps"})
+
+        return gen()
+
+    monkeypatch.setattr(api, "denoise_stream", stream)
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise")
+    widget.min_interval.value = 60  # a round of layer updates a minute at most
+    changes = DataChanges(viewer)
+    state = click_run_and_wait(qtbot, widget)
+    out = viewer.layers["img · denoised"]
+    assert state.updates == n and len(widget.loss_plot.values) == n
+    assert changes.counts["img · denoised"] <= 3  # created with a snapshot, one round, the last one
+    assert np.all(out.data == n) and out.data.flags.writeable  # the worker's private copy
+    assert all(not target.stale and target.updated for target in state.targets)
+
+
+def test_a_long_run_says_in_the_status_line_what_to_expect(viewer, qtbot, image32, monkeypatch):
+    from napari_doubledip.core import snapshot
+
+    monkeypatch.setattr(snapshot, "EXPECTATION_SECONDS", 0.0)  # every run counts as long here
+    viewer.add_image(image32, name="img")
+    widget = open_widget(viewer, "Denoise", steps=1_000_000)
+    qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Expect about" in widget.status.text(), timeout=TIMEOUT_MS)
+    assert "GPU" in widget.status.text() and widget.status.text().count("Expect about") == 1
+    with qtbot.waitSignal(widget.run_finished, timeout=10_000):
+        qtbot.mouseClick(widget.stop_button, Qt.MouseButton.LeftButton)

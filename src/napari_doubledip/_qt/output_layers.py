@@ -91,7 +91,7 @@ class OutputLayers:
             target.pending, target.replaces, target.created = False, None, True
             if target.latest is not None:
                 target.layer.data = target.latest
-                target.updated = True
+                target.stale, target.updated = False, True
         return len(pending) > (len(pending) if limit is None else limit)
 
     @staticmethod
@@ -139,9 +139,11 @@ class OutputLayers:
         )
 
     @staticmethod
-    def show(state: RunState, position: int, snapshot: Any) -> None:
-        """Put a snapshot's outputs (frame ``position``) into the run's output layers.
+    def stage(state: RunState, position: int, snapshot: Any) -> None:
+        """Take a snapshot's outputs (frame ``position``) as the run's output layers' next data.
 
+        Nothing is drawn here: :meth:`present` puts the staged data into the layers (a later
+        snapshot staged before then replaces it; a stack keeps every frame's latest values).
         Outputs of a layer still to be created are kept for it (``latest``).
         """
         for target in state.targets:
@@ -149,9 +151,20 @@ class OutputLayers:
             if value is None or (target.layer is None and not target.pending):
                 continue
             target.latest = target.frame_array(state.plan, position, value)
-            if target.layer is not None:
-                target.layer.data = target.latest
-                target.updated = True
+            target.stale = True
+
+    @staticmethod
+    def present(state: RunState, limit: int | None = None) -> bool:
+        """Put the staged data into up to ``limit`` (``None``: all) layers; return whether any are left.
+
+        Setting a layer's data makes napari redo its slice, thumbnail and texture (tens of ms
+        for a large image): the widget sets one layer per event-loop turn while a run goes on.
+        """
+        stale = [t for t in state.targets if t.stale and t.layer is not None and t.latest is not None]
+        for target in stale[:limit]:
+            target.layer.data = target.latest
+            target.stale, target.updated = False, True
+        return len(stale) > (len(stale) if limit is None else limit)
 
     @staticmethod
     def tag(state: RunState, info: dict[str, Any]) -> None:

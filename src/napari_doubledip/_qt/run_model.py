@@ -10,7 +10,8 @@ import math
 import threading
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ __all__ = [
     "frame_indices",
     "frame_shape",
     "hint_of",
+    "private_outputs",
     "leading_shape",
     "read_frame",
     "read_hint",
@@ -292,6 +294,15 @@ class RunFailed(Exception):
         self.original = original
 
 
+def private_outputs(snapshot: Any) -> Any:
+    """The snapshot with writable copies of its outputs, made on the worker (not on the GUI thread).
+
+    The output layers take these arrays as their data as they are.
+    """
+    outputs = {key: np.array(value, copy=True) for key, value in snapshot.outputs.items()}
+    return replace(snapshot, outputs=MappingProxyType(outputs))
+
+
 def run_frames(
     plan: RunPlan, first: Generator, stop: threading.Event
 ) -> Generator[tuple[int, Any], None, list]:
@@ -317,7 +328,7 @@ def run_frames(
                 except StopIteration as end:
                     results.append(end.value)
                     break
-                yield position, snapshot
+                yield position, private_outputs(snapshot)
     except Exception as exc:
         raise RunFailed(exc) from exc
     return results
@@ -339,6 +350,10 @@ class OutputTarget:
         This run created the layer.
     latest
         The layer data of the latest snapshot (what a layer created late starts with).
+    stale
+        ``latest`` is not in the layer yet (the widget sets layer data one layer per event-loop turn).
+    updated
+        The layer has received a snapshot's data.
     """
 
     spec: Output
@@ -350,13 +365,18 @@ class OutputTarget:
     created: bool = False
     buffer: np.ndarray | None = None
     latest: np.ndarray | None = None
+    stale: bool = False
     updated: bool = False
 
     def frame_array(self, plan: RunPlan, position: int, value: np.ndarray) -> np.ndarray:
-        """The layer data after putting ``value`` (frame ``position``) in place."""
+        """The layer data after putting ``value`` (frame ``position``) in place.
+
+        A single frame is used as it is when writable (:func:`run_frames` copies the outputs on
+        the worker), else copied.
+        """
         value = np.asarray(value)
         if not plan.all_frames or not plan.frames[position]:
-            return np.array(value, copy=True)
+            return value if value.flags.writeable else np.array(value, copy=True)
         lead = leading_shape(self.source)
         if self.buffer is None or self.buffer.shape != lead + value.shape or self.buffer.dtype != value.dtype:
             self.buffer = np.zeros(lead + value.shape, value.dtype)
@@ -373,6 +393,8 @@ class RunState:
     device: str
     targets: list[OutputTarget] = field(default_factory=list)
     updates: int = 0
+    #: Whether the status line has said what to expect of this run (a long run says it once).
+    expectation_said: bool = False
     last_snapshot: Any = None
     last_position: int = 0
     results: list = field(default_factory=list)

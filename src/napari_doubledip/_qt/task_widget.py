@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import Any
 
 from napari.qt.threading import GeneratorWorker
@@ -82,6 +83,10 @@ class TaskWidget(QWidget):
         self.worker: StopOnQuitWorker | None = None
         self.state: RunState | None = None
         self._stop = threading.Event()
+        self._present_timer = QTimer(self)
+        self._present_timer.setSingleShot(True)
+        self._present_timer.timeout.connect(self._present)
+        self._last_present = -float("inf")
         self.outputs = OutputLayers(napari_viewer, self.spec)
         self.form = TaskForm(napari_viewer, self.spec, accept=lambda layer: not self.outputs.is_own(layer))
         for name in ("input_picker", "hint_picker", "all_frames", "steps", "max_seconds", "early_stop"):
@@ -192,9 +197,9 @@ class TaskWidget(QWidget):
         worker.finished.connect(self._on_finished)
         self.worker = worker
         self._follow_hints(plan)
+        self._last_present = -float("inf")
         self.loss_plot.clear()
-        self.progress.setValue(0)
-        self.progress.setFormat("starting…")
+        self._set_progress(0, "starting…")
         frames = f" ({len(plan.frames)} frames)" if len(plan.frames) > 1 else ""
         self.status.setText(f"Running on {device}{frames}…")
         self.run_button.setEnabled(False)
@@ -264,13 +269,50 @@ class TaskWidget(QWidget):
         position, snapshot = item
         state.last_position, state.last_snapshot = position, snapshot
         self.outputs.create_pending(state, limit=1)  # if the timer has not got there yet
-        self.outputs.show(state, position, snapshot)
+        self.outputs.stage(state, position, snapshot)
         state.updates += 1
         total = snapshot.losses.get("total")
         if total is not None:
             self.loss_plot.add(float(total))
-        self.progress.setValue(int(PROGRESS_STEPS * state.progress()))
-        self.progress.setFormat(state.progress_text(snapshot))
+        self._set_progress(int(PROGRESS_STEPS * state.progress()), state.progress_text(snapshot))
+        if not state.expectation_said and snapshot.expected_seconds is not None:
+            state.expectation_said = True  # once a run, as soon as its step time is known
+            line = snapshot.expectation()
+            if line is not None:
+                self.status.setText(f"{self.status.text()} {line[0].upper()}{line[1:]}.")
+        if not self._present_timer.isActive():
+            interval = float(state.plan.options.get("min_interval", 0.0))
+            wait = self._last_present + interval - time.perf_counter()
+            self._present_timer.start(int(1000 * max(0.0, wait)))
+
+    def _present(self) -> None:
+        """Put the latest snapshot into the next output layer; come back on the next event-loop turn for the rest.
+
+        Snapshots that come while the layers are being set replace the staged data (coalesced);
+        a new round starts at most once per update interval.
+        """
+        state = self.state
+        if state is None:
+            return
+        if self.outputs.present(state, limit=1):
+            self._present_timer.start(0)
+        else:
+            self._last_present = time.perf_counter()
+
+    def _flush(self) -> None:
+        """Put the staged data into every output layer now (the run has ended)."""
+        self._present_timer.stop()
+        if self.state is not None:
+            self.outputs.present(self.state)
+
+    def _set_progress(self, value: int, text: str) -> None:
+        """Set the progress bar without its synchronous repaint (QProgressBar.setValue repaints at once)."""
+        self.progress.setUpdatesEnabled(False)
+        try:
+            self.progress.setValue(value)
+            self.progress.setFormat(text)
+        finally:
+            self.progress.setUpdatesEnabled(True)  # schedules an ordinary repaint
 
     def _on_returned(self, results: list) -> None:
         state = self.state
@@ -278,6 +320,7 @@ class TaskWidget(QWidget):
             return
         state.results = list(results)
         self.outputs.create_pending(state)
+        self._flush()
         if not results:
             return
         info = state.record()
@@ -289,6 +332,7 @@ class TaskWidget(QWidget):
 
     def _on_errored(self, exc: BaseException) -> None:
         if self.state is not None:
+            self._flush()
             self.outputs.drop_empty(self.state)
         self._report(explain_error(exc), error=True)
 
@@ -296,6 +340,7 @@ class TaskWidget(QWidget):
         self._unfollow_hints()
         if self.state is not None:
             self.outputs.cancel_pending(self.state)
+        self._flush()
         self.worker = None
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)

@@ -127,7 +127,9 @@ def _scale_to_unit(data: np.ndarray, low: float, high: float) -> np.ndarray:
     scale = _span(low, high)
     values = data.astype(np.float64)
     if np.isfinite(scale):
-        return (values - low) / scale
+        values -= low  # in place: the same values as ``(values - low) / scale``, without the temporaries
+        values /= scale
+        return values
     # e.g. -1e308..1e308: halve everything first (exact in binary floating point)
     return (values / 2 - low / 2) / (high / 2 - low / 2)
 
@@ -187,8 +189,8 @@ def to_unit(
     else:
         ranged = data if range_from is None or not range_from.any() else data[range_from]
         low, high = float(ranged.min()), float(ranged.max())
-    unit = _scale_to_unit(data, low, high).astype(np.float32)
-    unit = np.ascontiguousarray(np.moveaxis(unit, -1, 0))
+    # (C, Y, X) float32 in one pass (the cast rounds as ``astype`` does)
+    unit = np.ascontiguousarray(np.moveaxis(_scale_to_unit(data, low, high), -1, 0), dtype=np.float32)
     layout = ImageLayout(
         shape=tuple(arr.shape), dtype=arr.dtype, low=low, high=high, channels=unit.shape[0], alpha=alpha
     )
