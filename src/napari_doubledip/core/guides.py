@@ -19,15 +19,15 @@ from scipy import ndimage
 __all__ = [
     "biharmonic_guide",
     "blend_fills",
-    "fill_candidates",
-    "fit_fill_weights",
     "clipped_ends",
     "clipped_mean_table",
     "declip",
     "estimate_noise_sigma",
-    "fill_from_neighbours",
-    "holdout_mask",
     "estimate_noise_sigma_unclipped",
+    "fill_candidates",
+    "fill_from_neighbours",
+    "fit_fill_weights",
+    "holdout_mask",
     "nlm_guide",
     "sure_blend",
 ]
@@ -111,6 +111,11 @@ def _away_from_clipping(unit: np.ndarray, sigma: float, size: int = 5) -> np.nda
     estimate or a risk estimate that assumes Gaussian noise must leave those values out.
     """
     mean = ndimage.uniform_filter(unit.astype(np.float32), (1, size, size), mode="mirror")
+    return _two_sigma_inside(mean, sigma)
+
+
+def _two_sigma_inside(mean: np.ndarray, sigma: float) -> np.ndarray:
+    """Where a local mean lies over two ``sigma`` inside [0, 1] (its noise not clipped)."""
     return (mean > 2 * sigma) & (mean < 1 - 2 * sigma)
 
 
@@ -132,7 +137,7 @@ def estimate_noise_sigma_unclipped(unit: np.ndarray) -> float:
     diagonal = np.abs(v[:, 0::2, 0::2] - v[:, 0::2, 1::2] - v[:, 1::2, 0::2] + v[:, 1::2, 1::2]) / 2
     mean = ndimage.uniform_filter(v, (1, 6, 6), mode="mirror")[:, 0::2, 0::2]
     for _ in range(3):
-        inside = (mean > 2 * sigma) & (mean < 1 - 2 * sigma)
+        inside = _two_sigma_inside(mean, sigma)
         if inside.mean() < 0.1:
             break
         sigma = float(np.median(diagonal[inside]) / 0.6745)
@@ -191,11 +196,20 @@ def _wavelet(unit: np.ndarray, sigma: float) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(out, -1, 0), dtype=np.float32)
 
 
-def _blend_members(unit: np.ndarray, sigma: float) -> list[np.ndarray]:
-    """The classical denoisers' outputs the SURE blend weighs, and the noisy image itself last."""
-    members = [nlm_guide(unit, sigma, h, p, d) for h, p, d in SURE_NLM_MEMBERS]
-    members.append(_wavelet(unit, sigma))
-    members.append(unit.astype(np.float32, copy=False))
+def _blend_members(
+    unit: np.ndarray, sigma: float, needed: np.ndarray | None = None
+) -> list[np.ndarray | None]:
+    """The classical denoisers' outputs the SURE blend weighs, and the noisy image itself last.
+
+    ``needed``: which members to compute (``None``: all); the others are ``None``.
+    """
+    count = len(SURE_NLM_MEMBERS) + 2
+    want = [needed is None or bool(needed[i]) for i in range(count)]
+    members: list[np.ndarray | None] = [
+        nlm_guide(unit, sigma, h, p, d) if want[i] else None for i, (h, p, d) in enumerate(SURE_NLM_MEMBERS)
+    ]
+    members.append(_wavelet(unit, sigma) if want[-2] else None)
+    members.append(unit.astype(np.float32, copy=False) if want[-1] else None)
     return members
 
 
@@ -235,7 +249,8 @@ def sure_blend(
         identity = np.zeros(len(SURE_NLM_MEMBERS) + 2)
         identity[-1] = 1.0
         return np.clip(unit, 0.0, 1.0).astype(np.float32), identity
-    members = _blend_members(unit, sigma)
+    # given weights: only the members they use (non-negative weights leave most at zero)
+    members = _blend_members(unit, sigma, None if weights is None else np.asarray(weights) != 0)
     if weights is None:
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5E1E])
         windows = _fit_windows(unit.shape[1:], rng)
@@ -244,7 +259,7 @@ def sure_blend(
         else:
             systems = [_sure_system(unit[:, wy, wx], sigma, rng) for wy, wx in windows]
         weights = _solve_sure([sum(parts) for parts in zip(*systems, strict=True)], sigma)
-    out = sum(float(w) * m for w, m in zip(weights, members, strict=True))
+    out = sum(float(w) * m for w, m in zip(weights, members, strict=True) if m is not None)
     if not np.all(np.isfinite(out)):  # a member failed on this image: keep the image itself
         weights = np.zeros(len(members))
         weights[-1] = 1.0
@@ -273,22 +288,23 @@ def _fit_windows(shape: tuple[int, ...], rng: np.random.Generator) -> list[tuple
 
 
 def _sure_system(
-    unit: np.ndarray, sigma: float, rng: np.random.Generator, members: list[np.ndarray] | None = None
+    unit: np.ndarray, sigma: float, rng: np.random.Generator, members: list[np.ndarray | None] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Sums for SURE of a blend on ``unit``: Gram matrix, ``A^T y``, divergences, ``y^T y``, count."""
-    if members is None:
-        members = _blend_members(unit, sigma)
+    computed = [m for m in (members or _blend_members(unit, sigma)) if m is not None]
     probe = rng.choice(np.array([-1.0, 1.0], np.float32), size=unit.shape)
     eps = SURE_EPSILON * sigma
-    shifted = _blend_members((unit + eps * probe).astype(np.float32), sigma)
+    shifted = [m for m in _blend_members((unit + eps * probe).astype(np.float32), sigma) if m is not None]
     # the risk is estimated on the values away from clipping (Gaussian noise there), or on all
     inside = _away_from_clipping(unit, sigma)
     if inside.mean() < 0.1:
         inside[:] = True
     probe = probe * inside
-    divergence = np.array([float(np.vdot(probe, b - a)) / eps for a, b in zip(members, shifted, strict=True)])
+    divergence = np.array(
+        [float(np.vdot(probe, b - a)) / eps for a, b in zip(computed, shifted, strict=True)]
+    )
     divergence[-1] = float(inside.sum())  # the identity's, exactly
-    flat = [m[inside].astype(np.float64) for m in members]
+    flat = [m[inside].astype(np.float64) for m in computed]
     target = unit[inside].astype(np.float64)
     gram = np.array([[float(a @ b) for b in flat] for a in flat])
     correlation = np.array([float(a @ target) for a in flat])
@@ -388,17 +404,23 @@ def biharmonic_guide(unit: np.ndarray, missing: np.ndarray) -> np.ndarray:
 FILL_REFINEMENTS = ((5, 0.03, 0.01), (10, 0.05, 0.005), (20, 0.05, 0.002))
 
 
-def fill_candidates(unit: np.ndarray, unseen: np.ndarray) -> list[np.ndarray]:
+def fill_candidates(
+    unit: np.ndarray, unseen: np.ndarray, needed: np.ndarray | None = None
+) -> list[np.ndarray | None]:
     """Biharmonic filling of the ``unseen`` pixels, and its refinements (:data:`FILL_REFINEMENTS`).
 
     Each refinement filters the filled image with non-local means at a decreasing strength and
     puts the known pixels back after every pass, so patches found elsewhere in the image sharpen
-    the filling where a smooth interpolation blurs edges and texture.
+    the filling where a smooth interpolation blurs edges and texture. ``needed``: which
+    refinements to compute (``None``: all); the others are ``None``.
     """
     base = biharmonic_guide(unit, unseen)
     known = ~unseen
-    candidates = [base]
-    for iterations, first, last in FILL_REFINEMENTS:
+    candidates: list[np.ndarray | None] = [base]
+    for i, (iterations, first, last) in enumerate(FILL_REFINEMENTS, start=1):
+        if needed is not None and not needed[i]:
+            candidates.append(None)
+            continue
         x = base.copy()
         for sigma in np.geomspace(first, last, iterations):
             x = nlm_guide(x, float(sigma), 0.8, 5, 6)
@@ -408,7 +430,7 @@ def fill_candidates(unit: np.ndarray, unseen: np.ndarray) -> list[np.ndarray]:
 
 
 def fit_fill_weights(
-    candidates: list[np.ndarray], unit: np.ndarray, held: np.ndarray, seed: int
+    candidates: list[np.ndarray | None], unit: np.ndarray, held: np.ndarray, seed: int
 ) -> np.ndarray:
     """Weights of the fill candidates, fitted on ``held`` known pixels they did not see.
 
@@ -421,7 +443,7 @@ def fit_fill_weights(
     plain[0] = 1.0
     if held.sum() < 8:
         return plain
-    design = np.stack([c[:, held].ravel() for c in candidates], axis=1).astype(np.float64)
+    design = np.stack([c[:, held].ravel() for c in candidates if c is not None], axis=1).astype(np.float64)
     target = unit[:, held].ravel().astype(np.float64)
     half = np.broadcast_to(
         holdout_mask(held.shape, 0.5, seed + 7)[held], (unit.shape[0], int(held.sum()))
@@ -437,7 +459,7 @@ def fit_fill_weights(
     return fit(np.ones(target.size, bool))
 
 
-def blend_fills(candidates: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-    """The weighted sum of fill candidates, clipped to [0, 1]."""
-    out = sum(float(w) * c for w, c in zip(weights, candidates, strict=True))
+def blend_fills(candidates: list[np.ndarray | None], weights: np.ndarray) -> np.ndarray:
+    """The weighted sum of fill candidates (those not computed must have weight 0), clipped to [0, 1]."""
+    out = sum(float(w) * c for w, c in zip(weights, candidates, strict=True) if c is not None)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

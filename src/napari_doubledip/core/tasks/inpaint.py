@@ -70,10 +70,12 @@ class InpaintTask(ImageReconstructionTask):
         """
         if self.guide_name == "biharmonic":
             return biharmonic_guide(unit, unseen)
-        candidates = fill_candidates(unit, unseen)
         if self.fill_weights is None:
+            candidates = fill_candidates(unit, unseen)
             held = unseen & ~self.missing
             self.fill_weights = fit_fill_weights(candidates, unit, held, self.ctx.seed)
+        else:  # the returned image: only the refinements the weights use
+            candidates = fill_candidates(unit, unseen, needed=self.fill_weights != 0)
         return blend_fills(candidates, self.fill_weights)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
