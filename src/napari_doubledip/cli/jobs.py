@@ -163,6 +163,12 @@ def _aux_value(entry: registry.TaskEntry, job: Job, shape: tuple[int, ...]) -> A
     return ~mask if job.aux.get(f"invert_{aux.name}") else mask
 
 
+def region_ranges(shape: tuple[int, ...], region: list[int | None]) -> tuple[range, range]:
+    """The rows and columns ``--region`` ``[y0, y1, x0, x1]`` (slice bounds) picks of an image of ``shape``."""
+    y0, y1, x0, x1 = region
+    return range(shape[0])[slice(y0, y1)], range(shape[1])[slice(x0, x1)]
+
+
 def crop_region(arr: Any, region: list[int | None], what: str) -> Any:
     """``arr[y0:y1, x0:x1]`` for ``--region``, refusing a region that leaves nothing or overruns the image.
 
@@ -173,8 +179,7 @@ def crop_region(arr: Any, region: list[int | None], what: str) -> Any:
     """
     height, width = arr.shape[:2]
     y0, y1, x0, x1 = region
-    rows = range(height)[slice(y0, y1)]
-    cols = range(width)[slice(x0, x1)]
+    rows, cols = region_ranges(arr.shape, region)
     spec = ",".join(f"{'' if a is None else a}:{'' if b is None else b}" for a, b in ((y0, y1), (x0, x1)))
     outside = any(
         b is not None and not -n <= b <= n for b, n in ((y0, height), (y1, height), (x0, width), (x1, width))
@@ -210,8 +215,7 @@ def _call_task(job: Job, callback: Any) -> Any:
             aux = crop_region(aux, job.region, f"the {entry.aux.name} of {name}")
         box = entry.aux.box if entry.aux is not None else None
         if box is not None and opts.get(box) is not None:  # a box is given in the whole image's pixels
-            rows = range(first.shape[0])[slice(job.region[0], job.region[1])]
-            cols = range(first.shape[1])[slice(job.region[2], job.region[3])]
+            rows, cols = region_ranges(first.shape, job.region)
             y0, x0, y1, x1 = opts[box]
             opts[box] = [y0 - rows.start, x0 - cols.start, y1 - rows.start, x1 - cols.start]
     inputs = [images] if entry.aux is None else [images, aux]
