@@ -23,3 +23,9 @@ def photo48() -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def viewer(make_napari_viewer_proxy):
+    """A napari viewer for the dock-widget tests (napari's own fixture, closed after the test)."""
+    return make_napari_viewer_proxy()

@@ -8,36 +8,12 @@ import pytest
 napari = pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from qtpy.QtCore import Qt  # noqa: E402
-
 from napari_doubledip.samples import segmentation_composite  # noqa: E402
 
 from .test_segment_hints import _two_reds  # noqa: E402
 
-PLUGIN = "napari-doubledip"
-TIMEOUT_MS = 120_000
-
-
-@pytest.fixture
-def viewer(make_napari_viewer_proxy):
-    return make_napari_viewer_proxy()
-
-
-def open_segment(viewer, steps: int):
-    _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
-    widget.steps.value = steps
-    widget.max_seconds.value = 0
-    widget.min_interval.value = 0
-    widget.early_stop.value = False
-    widget.device.value = "cpu"
-    return widget
-
-
-def run_and_wait(qtbot, widget):
-    with qtbot.waitSignal(widget.run_finished, timeout=TIMEOUT_MS) as blocker:
-        qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
-        assert widget.is_running, widget.status.text()
-    return blocker.args[0]
+# the dock-widget helpers of the widget tests: a widget set up for a tiny run, Run and wait
+from .test_widgets import TIMEOUT_MS, click_run_and_wait, open_widget  # noqa: E402
 
 
 def test_rectangle_in_a_shapes_layer_is_a_box(viewer, qtbot):
@@ -51,9 +27,9 @@ def test_rectangle_in_a_shapes_layer_is_a_box(viewer, qtbot):
         min(47, int(xs.max()) + 2),
     )
     shapes = viewer.add_shapes([[[y0, x0], [y0, x1], [y1, x1], [y1, x0]]], shape_type="rectangle", name="box")
-    widget = open_segment(viewer, steps=2)
+    widget = open_widget(viewer, "Segment", steps=2)
     widget.hint_picker.value = shapes
-    run_and_wait(qtbot, widget)
+    click_run_and_wait(qtbot, widget)
     mask = viewer.layers["scene · mask"]
     info = mask.metadata["doubledip"]
     assert info["prior"] == "box" and info["box"] == [y0, x0, y1 + 1, x1 + 1]  # corners' pixels included
@@ -76,7 +52,7 @@ def test_background_stroke_painted_mid_run_removes_the_area(viewer, qtbot):
     image, hints, wrong = _two_reds()
     viewer.add_image(image, name="scene")
     layer = viewer.add_labels(hints.copy(), name="hints")
-    widget = open_segment(viewer, steps=100_000)
+    widget = open_widget(viewer, "Segment", steps=100_000)
     seen: dict[str, list] = {"before": [], "after": [], "steps": []}
     painted = {"done": False}
 
@@ -115,11 +91,11 @@ def test_mask_output_can_be_painted_and_fed_back(viewer, qtbot):
     image, hints, _ = _two_reds()
     viewer.add_image(image, name="scene")
     viewer.add_labels(hints, name="hints")
-    widget = open_segment(viewer, steps=2)
-    run_and_wait(qtbot, widget)
+    widget = open_widget(viewer, "Segment", steps=2)
+    click_run_and_wait(qtbot, widget)
     mask = viewer.layers["scene · mask"]
     assert set(np.unique(mask.data)) == {1, 2}
     mask.data = np.where(np.arange(32)[None, :] < 3, 2, mask.data).astype(mask.data.dtype)
     widget.hint_picker.value = mask
-    run_and_wait(qtbot, widget)
+    click_run_and_wait(qtbot, widget)
     assert np.all(viewer.layers["scene · mask"].data[:, :3] == 2)

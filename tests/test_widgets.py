@@ -15,11 +15,6 @@ TIMEOUT_MS = 120_000
 
 
 @pytest.fixture
-def viewer(make_napari_viewer_proxy):
-    return make_napari_viewer_proxy()
-
-
-@pytest.fixture
 def image32(photo48) -> np.ndarray:
     """A 32x32 RGB float image."""
     return np.ascontiguousarray(photo48[8:40, 8:40]).astype(np.float32)
