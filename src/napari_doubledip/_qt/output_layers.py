@@ -66,8 +66,7 @@ class OutputLayers:
                     targets.append(OutputTarget(output, key, None, source, pending=True, replaces=layer))
                     continue
                 layer.metadata.pop(RESULT_KEY, None)
-                layer.scale = tuple(source.scale)[-ndim:]
-                layer.translate = tuple(source.translate)[-ndim:]
+                layer.scale, layer.translate = self.geometry(plan, source, ndim)
                 targets.append(OutputTarget(output, key, layer, source))
         return targets
 
@@ -95,6 +94,19 @@ class OutputLayers:
         return len(pending) > (len(pending) if limit is None else limit)
 
     @staticmethod
+    def geometry(plan: RunPlan, source: Any, ndim: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The scale and translation of an output layer of ``ndim`` dimensions over ``source``.
+
+        Those of the source, with a run on a region moved to the region's corner.
+        """
+        scale = tuple(float(s) for s in source.scale)[-ndim:]
+        translate = [float(t) for t in source.translate][-ndim:]
+        if plan.region is not None:
+            translate[-2] += plan.region.y0 * scale[-2]
+            translate[-1] += plan.region.x0 * scale[-1]
+        return scale, tuple(translate)
+
+    @staticmethod
     def cancel_pending(state: RunState) -> None:
         """Create none of a run's pending layers (the run failed before they were needed)."""
         for target in state.targets:
@@ -105,10 +117,13 @@ class OutputLayers:
         n = source.ndim if plan.all_frames else 2
         lead = leading_shape(source) if plan.all_frames else ()
         frame = frame_shape(source)
+        if plan.region is not None:
+            frame = plan.region.shape + frame[2:]
+        scale, translate = self.geometry(plan, source, n)
         geometry = {
             "name": f"{source.name} · {output.suffix}",
-            "scale": tuple(source.scale)[-n:],
-            "translate": tuple(source.translate)[-n:],
+            "scale": scale,
+            "translate": translate,
             "metadata": {OUTPUT_TAG: tag},
             "visible": output.visible,
         }

@@ -125,14 +125,24 @@ def layer_choice(
     return ComboBox(choices=choices, nullable=nullable, label=label, tooltip=tooltip or None)
 
 
-def refresh_choice(combo: ComboBox) -> None:
-    """Re-list a :func:`layer_choice` in the viewer's order and names, keeping the chosen layer if it is there."""
+def refresh_choice(combo: ComboBox, default: Any = None) -> None:
+    """Re-list a :func:`layer_choice` in the viewer's order and names, keeping the chosen layer if it is there.
+
+    Parameters
+    ----------
+    combo
+        The combo box.
+    default
+        What to choose when the chosen item is gone (``None``: what the combo box falls back to).
+    """
     current = combo.value
     with combo.changed.blocked():
         combo.native.clear()  # magicgui keys items by name: a renamed layer would move to the end
         combo.reset_choices()
         if current is not None and any(layer is current for layer in combo.choices):
             combo.value = current
+        elif default is not None:
+            combo.value = default
     if combo.value is not current:
         combo.changed.emit(combo.value)
 

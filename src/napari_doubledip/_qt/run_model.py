@@ -198,6 +198,9 @@ class RunPlan:
         The queue new hints go to while the run goes on (``None``: the hints are fixed).
     hint_layer
         The layer the hints (or the box) come from.
+    region
+        The part of each frame the run is limited to (``None``: the whole frame); the images and
+        hints above are already cropped to it.
     """
 
     spec: TaskEntry
@@ -209,6 +212,13 @@ class RunPlan:
     all_frames: bool
     live: Any = None
     hint_layer: Any = None
+    region: Any = None
+
+    def read_hint(self, position: int) -> np.ndarray:
+        """A fresh copy of frame ``position``'s hint out of the hint layer, cropped to the region (live hints)."""
+        index, image = self.frames[position], self.sources[0]
+        hint = read_hint(self.hint_layer, index, image, False, frame_shape(image))
+        return hint if self.region is None else self.region.crop(hint)
 
     def stream(self, position: int) -> Generator:
         """The api stream of frame number ``position`` (builds, and so validates, its task)."""
@@ -262,8 +272,13 @@ def build_plan(spec: TaskEntry, form: Any, world_point: Sequence[float], stop: t
     options = {**form.options(), "stop": stop}
     from napari.layers import Labels, Shapes
 
+    from .region import choose_region
+
+    region_picker = getattr(form, "region", None)  # a task taking a group of images has none
+    region = choose_region(None if region_picker is None else region_picker.value, sources[0])
     if hint is not None and hint.box is not None and isinstance(hint_layer, Shapes):
-        options[hint.box] = shapes_box(hint_layer, sources[0])  # a box, not a hint image
+        box = shapes_box(hint_layer, sources[0])  # a box, not a hint image
+        options[hint.box] = box if region is None else region.box_inside(box)
         hint_layer = None
     live = None
     if hint is not None and hint.live is not None and isinstance(hint_layer, Labels) and len(frames) == 1:
@@ -274,16 +289,20 @@ def build_plan(spec: TaskEntry, form: Any, world_point: Sequence[float], stop: t
     hints: list[np.ndarray | None] = []
     for index in frames:
         frame = [read_frame(layer, index) for layer in sources]
+        full_shape = frame[0].shape
+        if region is not None:
+            frame = [region.crop(image) for image in frame]
         images.append(frame if spec.inputs.group else frame[0])
         if hint_layer is None:
             hints.append(None)
         else:
-            hints.append(read_hint(hint_layer, index, sources[0], hint.binary, frame[0].shape))
+            mark = read_hint(hint_layer, index, sources[0], hint.binary, full_shape)
+            hints.append(mark if region is None else region.crop(mark))
     if options["device"] in ("cpu", "auto"):
         from ..core.devices import cpu_count
 
         options["threads"] = max(1, cpu_count() - 1)
-    return RunPlan(spec, sources, frames, images, hints, options, all_frames, live, hint_layer)
+    return RunPlan(spec, sources, frames, images, hints, options, all_frames, live, hint_layer, region)
 
 
 class RunFailed(Exception):
@@ -423,6 +442,8 @@ class RunState:
         )
         if self.plan.frames[0]:  # a stack: which frames were processed
             info["frames"] = [list(index) for index in self.plan.frames[: len(self.results)]]
+        if self.plan.region is not None:
+            info["region"] = self.plan.region.as_list()
         if len(self.plan.frames) > 1:
             info["per_frame"] = [dict(r.params or {}) for r in self.results]
         return info

@@ -16,6 +16,7 @@ from magicgui.widgets.bases import ValueWidget
 from ..core.options import NET_PRESETS, OptionInfo
 from ..registry import TaskEntry
 from .pickers import layer_choice, layer_list, refresh_choice
+from .region import REGION_WHOLE, region_choices
 from .run_model import hint_of, leading_shape
 
 __all__ = ["FORM_MAXIMUM", "MAX_STEPS", "TaskForm", "option_widget"]
@@ -78,6 +79,9 @@ class TaskForm:
         A layer choice, or an ordered list of image layers for a task taking a group.
     hint_picker
         The mask / hints / box layer choice (``None`` when the task takes none).
+    region
+        Which part of the image to run on: the whole image, the region in view, or the rectangle
+        of a Shapes layer (``None`` for a task taking a group of images).
     param_widgets
         The task's shown options by name.
     """
@@ -99,6 +103,18 @@ class TaskForm:
             self.hint_picker = layer_choice(
                 viewer, types, label=hint.label, tooltip=hint.help, nullable=not hint.required
             )
+        self.region: ComboBox | None = None
+        if not spec.inputs.group:
+            self.region = ComboBox(
+                choices=lambda _widget: region_choices(viewer),
+                label="Region",
+                tooltip=(
+                    "Run on part of the image: faster on a large one, to try the settings. The region "
+                    "in view, or the last rectangle of a Shapes layer; the outputs land over that part "
+                    "of the image. Then choose the whole image and run again."
+                ),
+            )
+            self.region.value = REGION_WHOLE
         self.all_frames = CheckBox(
             text="All frames of a stack",
             tooltip="Process every frame of a stack in turn and fill the output stacks (else: the frame shown)",
@@ -120,7 +136,8 @@ class TaskForm:
         self.early_stop = CheckBox(value=True, text="Stop early when it stops improving")
         self.param_widgets = {info.name: option_widget(info) for info in spec.shown_options}
         pickers = [self.input_picker] + ([self.hint_picker] if self.hint_picker is not None else [])
-        budget = [self.all_frames, self.steps, self.max_seconds, self.early_stop]
+        region = [self.region] if self.region is not None else []
+        budget = [*region, self.all_frames, self.steps, self.max_seconds, self.early_stop]
         self.main = Container(widgets=[*pickers, *budget, *self.param_widgets.values()])
         self._build_advanced()
         self.input_picker.changed.connect(self.update_frame_controls)
@@ -179,6 +196,8 @@ class TaskForm:
             refresh_choice(self.input_picker)
         if self.hint_picker is not None:
             refresh_choice(self.hint_picker)
+        if self.region is not None:
+            refresh_choice(self.region, default=REGION_WHOLE)
 
     def update_frame_controls(self, *_args: Any) -> None:
         """Offer "All frames" only when an input is a stack."""

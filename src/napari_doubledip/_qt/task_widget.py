@@ -21,7 +21,6 @@ from .run_model import (
     build_plan,
     explain_error,
     format_seconds,
-    read_hint,
     run_frames,
 )
 from .task_form import TaskForm
@@ -217,9 +216,6 @@ class TaskWidget(QWidget):
         layer = plan.hint_layer
         if plan.live is None or layer is None:
             return
-        index, image = plan.frames[0], plan.sources[0]
-        shape = plan.images[0].shape
-
         pending = {"queued": False}
 
         def copy() -> None:
@@ -227,7 +223,7 @@ class TaskWidget(QWidget):
             if not self.is_running:
                 return
             try:
-                plan.live.put(read_hint(layer, index, image, False, shape))
+                plan.live.put(plan.read_hint(0))
             except InputError as exc:  # e.g. the layer was resized: keep the hints the run has
                 self.status.setText(f"Hints not updated: {exc}")
 
