@@ -86,8 +86,9 @@ def test_snapshots_are_immutable_bounded_and_end_with_a_final_one(photo48):
         except StopIteration as end:
             result = end.value
             break
-    assert [s.step for s in snaps] == [10, 20, 30, 40, 40]
-    assert [s.done for s in snaps] == [False] * 4 + [True]
+    # step 0: the guided net's start (the classical estimate), shown before the first step
+    assert [s.step for s in snaps] == [0, 10, 20, 30, 40, 40]
+    assert [s.done for s in snaps] == [False] * 5 + [True]
     assert snaps[-1].reason == "steps" and snaps[-1].progress == 1.0
     with pytest.raises(ValueError):
         snaps[0].outputs["image"][0, 0] = 1

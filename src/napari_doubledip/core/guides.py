@@ -13,8 +13,13 @@ so the run keeps the output with the lowest held-out error, whenever it stops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 from scipy import ndimage
+
+from .parallel import run_in_threads
 
 __all__ = [
     "biharmonic_guide",
@@ -205,10 +210,12 @@ def _blend_members(
     """
     count = len(SURE_NLM_MEMBERS) + 2
     want = [needed is None or bool(needed[i]) for i in range(count)]
-    members: list[np.ndarray | None] = [
-        nlm_guide(unit, sigma, h, p, d) if want[i] else None for i, (h, p, d) in enumerate(SURE_NLM_MEMBERS)
+    calls: list[Callable[[], np.ndarray] | None] = [
+        partial(nlm_guide, unit, sigma, h, p, d) if want[i] else None
+        for i, (h, p, d) in enumerate(SURE_NLM_MEMBERS)
     ]
-    members.append(_wavelet(unit, sigma) if want[-2] else None)
+    calls.append(partial(_wavelet, unit, sigma) if want[-2] else None)
+    members = run_in_threads(calls)
     members.append(unit.astype(np.float32, copy=False) if want[-1] else None)
     return members
 

@@ -279,9 +279,11 @@ def optimise(
             expected = (first_step_at - t0) + total_steps * per_step
             return expected if max_seconds is None else min(expected, max_seconds)
 
-        def snapshot(done: bool) -> Snapshot:
+        def snapshot(done: bool, start: dict[str, torch.Tensor] | None = None) -> Snapshot:
             # with held-out pixels every snapshot shows the best outputs so far: what Stop returns
             source = best if (best is not None and use_best and (done or held_out_mode)) else averages
+            if start is not None:
+                source = start
             with torch.no_grad():
                 outs = task.outputs(source)
             for arr in outs.values():
@@ -300,6 +302,14 @@ def optimise(
             )
 
         first_step_at: float | None = None
+        start = task.start_outputs()
+        if start is not None and not (stop is not None and stop.is_set()):
+            # the outputs as they stand before the first step (e.g. the classical estimate a
+            # guided net starts from): shown at once, rather than after a first step that takes
+            # seconds on a large frame
+            last_yield = time.perf_counter()
+            last_yielded = snapshot(False, start)
+            yield last_yielded
         while True:
             if stop is not None and stop.is_set():
                 reason = "stopped"
@@ -373,6 +383,8 @@ def optimise(
                 last_yielded = snapshot(False)
                 yield last_yielded
         flush()
+        if not averages and start is not None:  # stopped before the first step: where the nets start
+            averages = dict(start)
         if not averages:  # stopped (or out of time) before the first step: the nets' first outputs
             with torch.no_grad(), autocast():
                 first_out = task.forward()

@@ -240,6 +240,15 @@ class Task(abc.ABC, Generic[OptionsT]):
         """
         return None
 
+    def start_outputs(self) -> dict[str, torch.Tensor] | None:
+        """The forward outputs before the first step, when known without running the nets (``None``: not known).
+
+        A task whose nets start as an exact function of a classical estimate (a guided residual
+        net starts at zero: its output is the guide) gives them here, and the loop shows them as
+        a first snapshot as soon as :meth:`setup` has ended, before the first (slow) step.
+        """
+        return None
+
     def generators(self) -> list[tuple[NetConfig, int]]:
         """The generators :meth:`setup` builds: ``(config, number of nets of it)`` (memory estimate).
 

@@ -268,6 +268,12 @@ class ImageReconstructionTask(Task):
         self._window = window
         return {"image": self._full_frame, "patch": self._generate(z, window)}
 
+    def start_outputs(self) -> dict[str, torch.Tensor] | None:
+        """The guide, when the net is a residual on it (its last layer starts at zero)."""
+        if self.guide is None or not (self.guide_as_input and self.guide_residual):
+            return None
+        return {"image": self.guide}
+
     def ema_keys(self) -> tuple[str, ...] | None:
         """With patch steps only the full-frame image is averaged."""
         return ("image",) if self.patch_size is not None else None
