@@ -127,6 +127,26 @@ def test_a_region_that_cannot_be_used_says_why_and_starts_nothing(viewer, qtbot,
     assert widget.form.region.value == REGION_WHOLE
 
 
+def test_all_frames_of_a_stack_on_a_region(viewer, qtbot, photo48):
+    gray = photo48.mean(axis=2).astype(np.float32)
+    stack = np.stack([gray, gray[::-1], gray[:, ::-1]])
+    viewer.add_image(stack.copy(), name="movie", scale=(4, 1, 1))
+    region = _rectangle(viewer, "roi", 2, 20, 29, 47)  # a 2-D rectangle on a 3-D stack
+    widget = open_widget(viewer, "Denoise", steps=2)
+    widget.form.region.value = region
+    widget.all_frames.value = True
+
+    state = click_run_and_wait(qtbot, widget)
+
+    out = viewer.layers["movie · denoised"]
+    assert (
+        out.data.shape == (3, 28, 28) and tuple(out.translate) == (0, 2, 20) and tuple(out.scale) == (4, 1, 1)
+    )
+    for t in range(3):
+        np.testing.assert_array_equal(state.plan.images[t], stack[t, 2:30, 20:48])
+        assert np.any(out.data[t] != 0)
+
+
 def test_tasks_taking_a_group_of_images_offer_no_region(viewer):
     widget = open_widget(viewer, "Separate layers")
     assert widget.form.region is None
