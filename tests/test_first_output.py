@@ -90,3 +90,21 @@ def test_the_blend_does_not_depend_on_the_thread_count(noisy48):
         torch.set_num_threads(before)
     np.testing.assert_array_equal(one, two)
     np.testing.assert_array_equal(w1, w2)
+
+
+def test_the_fill_refinements_do_not_depend_on_the_thread_count(noisy48):
+    from napari_doubledip.core.guides import fill_candidates
+
+    unit = noisy48[None].astype(np.float32)
+    unseen = np.random.default_rng(2).random(noisy48.shape) < 0.5
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fill_candidates(unit, unseen)
+        torch.set_num_threads(2)
+        two = fill_candidates(unit, unseen, needed=np.array([True, True, False, True]))
+    finally:
+        torch.set_num_threads(before)
+    assert two[2] is None and len(two) == len(one) == 4
+    for i in (0, 1, 3):
+        np.testing.assert_array_equal(one[i], two[i])

@@ -423,17 +423,22 @@ def fill_candidates(
     """
     base = biharmonic_guide(unit, unseen)
     known = ~unseen
-    candidates: list[np.ndarray | None] = [base]
-    for i, (iterations, first, last) in enumerate(FILL_REFINEMENTS, start=1):
-        if needed is not None and not needed[i]:
-            candidates.append(None)
-            continue
+
+    def refine(iterations: int, first: float, last: float) -> np.ndarray:
         x = base.copy()
         for sigma in np.geomspace(first, last, iterations):
             x = nlm_guide(x, float(sigma), 0.8, 5, 6)
             x[:, known] = unit[:, known]
-        candidates.append(x)
-    return candidates
+        return x
+
+    # the refinements are independent of each other: side by side on the CPU threads
+    refinements = run_in_threads(
+        [
+            partial(refine, *settings) if needed is None or needed[i] else None
+            for i, settings in enumerate(FILL_REFINEMENTS, start=1)
+        ]
+    )
+    return [base, *refinements]
 
 
 def fit_fill_weights(
