@@ -467,5 +467,6 @@ def test_a_long_run_says_in_the_status_line_what_to_expect(viewer, qtbot, image3
     qtbot.mouseClick(widget.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Expect about" in widget.status.text(), timeout=TIMEOUT_MS)
     assert "GPU" in widget.status.text() and widget.status.text().count("Expect about") == 1
+    assert "region in view" in widget.status.text()  # the widget's own way to a smaller region
     with qtbot.waitSignal(widget.run_finished, timeout=10_000):
         qtbot.mouseClick(widget.stop_button, Qt.MouseButton.LeftButton)

@@ -275,6 +275,8 @@ class TaskWidget(QWidget):
             state.expectation_said = True  # once a run, as soon as its step time is known
             line = snapshot.expectation()
             if line is not None:
+                if self.form.region is not None and state.plan.region is None:
+                    line += " (Region: try it on the region in view)"
                 self.status.setText(f"{self.status.text()} {line[0].upper()}{line[1:]}.")
         if not self._present_timer.isActive():
             interval = float(state.plan.options.get("min_interval", 0.0))
