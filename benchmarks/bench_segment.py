@@ -161,6 +161,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--hints", choices=("strokes", "spread", "random"), default="strokes")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--set", action="append", default=[], help="task option key=value")
+    parser.add_argument(
+        "--suffix", default="", help="appended to the output files' names (runs split by --pairs)"
+    )
     args, _ = parser.parse_known_args(argv)
 
     import imageio.v3 as iio
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> str:
     stem = f"segment_grabcut_{args.size}_{args.parts.replace(',', '_')}"
     if "strokes" in parts and args.hints != "strokes":
         stem += f"_{args.hints}"
+    stem += args.suffix
     (args.out / f"{stem}.md").write_text(report + "\n")
     grid = np.concatenate(tiles, 0)
     iio.imwrite(args.out / f"{stem}.png", (np.clip(grid, 0, 1) * 255).round().astype(np.uint8))
