@@ -30,6 +30,7 @@ __all__ = [
     "refine_prior",
     "refit_weights",
     "two_means",
+    "split_prior",
     "unsupervised_prior",
 ]
 
@@ -285,8 +286,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 SPLIT_EROSION = 3
 
 
-def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> np.ndarray:
-    """Foreground probability ``(Y, X)`` without hints: a classical split, refined.
+def split_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` without hints from a classical split, refined.
 
     1. 2-means on :func:`pixel_features` (colour, local mean and spread over 5 x 5): the side
        covering less of the image's border is the foreground;
@@ -301,6 +302,7 @@ def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> n
 
     Measured on the benchmark's eight composites (128², prior alone): 0.607 mean IoU; the split
     alone 0.491, steps 1-3 0.551 (2-means on the same features with the better side: 0.544).
+    The fallback of :func:`unsupervised_prior`.
     """
     from scipy import ndimage
 
@@ -319,6 +321,27 @@ def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> n
     walk = random_walk_prior(unit, seeds, beta)
     combined = 1.0 / (1.0 + np.exp(-(_logit(walk) + _logit(border_model))))
     return refine_prior(unit, combined, seed=seed)
+
+
+def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` without hints: an object inside the frame.
+
+    The image's border ring (``min(Y, X) / BORDER_FRACTION`` wide, the ring the border colour
+    model always took as background) is taken as a box drawn around the object, and the box
+    prior (:func:`~.graphcut.box_prior`: GrabCut's loop, a walk, then graph cuts) finds the
+    object inside it; when that leaves no foreground, the classical split
+    (:func:`split_prior`).
+
+    Measured (128², prior alone, IoU): the benchmark's eight composites 0.802 (the split
+    prior 0.603; 2-means given its better side 0.544); six composites of other skimage photos
+    held out of development 0.900 (split prior 0.743, 2-means 0.645).
+    """
+    h, w = unit.shape[1:]
+    ring = max(1, min(h, w) // BORDER_FRACTION)
+    inner = box_prior(unit, (ring, ring, h - ring, w - ring), seed, beta)
+    if (inner > 0.5).sum() >= MIN_REFIT_WEIGHT:
+        return inner
+    return split_prior(unit, seed, beta)
 
 
 def check_box(box: Any, shape: tuple[int, int]) -> tuple[int, int, int, int]:
