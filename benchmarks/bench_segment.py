@@ -156,11 +156,15 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pairs", default=",".join(f"{f}/{b}" for f, b in PAIRS))
+    default_pairs = ",".join(f"{f}/{b}" for f, b in PAIRS)
+    parser.add_argument("--pairs", default=default_pairs)
     parser.add_argument("--parts", default="strokes,box,unsupervised")
     parser.add_argument("--hints", choices=("strokes", "spread", "random"), default="strokes")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--set", action="append", default=[], help="task option key=value")
+    parser.add_argument(
+        "--suffix", default="", help="appended to the output files' names (runs split by --pairs)"
+    )
     args, _ = parser.parse_known_args(argv)
 
     import imageio.v3 as iio
@@ -259,7 +263,9 @@ def main(argv: list[str] | None = None) -> str:
     end, load_end = datetime.datetime.now(datetime.timezone.utc), load()
     command = (
         f"`benchmarks/bench_segment.py --seconds {args.seconds:g} --size {args.size} --threads {args.threads} "
-        f"--hints {args.hints} --parts {args.parts}{''.join(' --set ' + s for s in args.set)}`"
+        f"--hints {args.hints} --parts {args.parts}{''.join(' --set ' + s for s in args.set)}"
+        f"{'' if args.pairs == default_pairs else ' --pairs ' + args.pairs}"
+        f"{' --suffix ' + args.suffix if args.suffix else ''}`"
     )
     lines = [
         f"### Segmentation vs GrabCut, {args.size}²",
@@ -315,6 +321,7 @@ def main(argv: list[str] | None = None) -> str:
     stem = f"segment_grabcut_{args.size}_{args.parts.replace(',', '_')}"
     if "strokes" in parts and args.hints != "strokes":
         stem += f"_{args.hints}"
+    stem += args.suffix
     (args.out / f"{stem}.md").write_text(report + "\n")
     grid = np.concatenate(tiles, 0)
     iio.imwrite(args.out / f"{stem}.png", (np.clip(grid, 0, 1) * 255).round().astype(np.uint8))

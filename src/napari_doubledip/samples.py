@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
+    "HELD_OUT_PHOTOS",
     "PHOTOS",
     "hazy_photo",
     "mixtures",
@@ -23,6 +24,8 @@ __all__ = [
 
 #: skimage.data photos the samples and benchmarks use.
 PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "brick", "grass", "rocket", "gravel")
+#: More bundled ``skimage.data`` photos, for composites held out of development (see BENCHMARKS.md).
+HELD_OUT_PHOTOS = ("coins", "moon", "cat", "immunohistochemistry", "hubble_deep_field", "clock")
 
 
 def photo(name: str, size: int = 128, rgb: bool = True) -> np.ndarray:
@@ -31,7 +34,7 @@ def photo(name: str, size: int = 128, rgb: bool = True) -> np.ndarray:
     Parameters
     ----------
     name
-        One of :data:`PHOTOS`.
+        One of :data:`PHOTOS` or :data:`HELD_OUT_PHOTOS`.
     size
         Output height and width in pixels.
     rgb
@@ -40,8 +43,8 @@ def photo(name: str, size: int = 128, rgb: bool = True) -> np.ndarray:
     """
     from skimage import color, data, transform
 
-    if name not in PHOTOS:
-        raise ValueError(f"unknown photo {name!r}; choose one of {PHOTOS}")
+    if name not in PHOTOS + HELD_OUT_PHOTOS:
+        raise ValueError(f"unknown photo {name!r}; choose one of {PHOTOS + HELD_OUT_PHOTOS}")
     image = getattr(data, name)()
     h, w = image.shape[:2]
     s = min(h, w)

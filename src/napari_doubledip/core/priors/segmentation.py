@@ -30,6 +30,7 @@ __all__ = [
     "refine_prior",
     "refit_weights",
     "two_means",
+    "split_prior",
     "unsupervised_prior",
 ]
 
@@ -161,10 +162,13 @@ class ColourModel:
         top = stacked.max(0)
         return top + np.log(np.exp(stacked - top).sum(0))
 
+    def log_ratio(self, w_fg: np.ndarray, w_bg: np.ndarray) -> np.ndarray:
+        """``log p(x | fg) - log p(x | bg)`` per pixel, mixtures fitted to the weights ``(Y*X,)``."""
+        return self._loglik(self._fit(w_fg)) - self._loglik(self._fit(w_bg))
+
     def probability(self, w_fg: np.ndarray, w_bg: np.ndarray) -> np.ndarray:
         """Foreground probability per pixel from foreground/background weights ``(Y*X,)``."""
-        llr = self._loglik(self._fit(w_fg)) - self._loglik(self._fit(w_bg))
-        return 1.0 / (1.0 + np.exp(-np.clip(llr, -30, 30)))
+        return 1.0 / (1.0 + np.exp(-np.clip(self.log_ratio(w_fg, w_bg), -30, 30)))
 
 
 def check_hints(hints: np.ndarray, layout: ImageLayout) -> np.ndarray:
@@ -282,8 +286,8 @@ def _logit(p: np.ndarray) -> np.ndarray:
 SPLIT_EROSION = 3
 
 
-def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> np.ndarray:
-    """Foreground probability ``(Y, X)`` without hints: a classical split, refined.
+def split_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` without hints from a classical split, refined.
 
     1. 2-means on :func:`pixel_features` (colour, local mean and spread over 5 x 5): the side
        covering less of the image's border is the foreground;
@@ -298,6 +302,7 @@ def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> n
 
     Measured on the benchmark's eight composites (128², prior alone): 0.607 mean IoU; the split
     alone 0.491, steps 1-3 0.551 (2-means on the same features with the better side: 0.544).
+    The fallback of :func:`unsupervised_prior`.
     """
     from scipy import ndimage
 
@@ -316,6 +321,27 @@ def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> n
     walk = random_walk_prior(unit, seeds, beta)
     combined = 1.0 / (1.0 + np.exp(-(_logit(walk) + _logit(border_model))))
     return refine_prior(unit, combined, seed=seed)
+
+
+def unsupervised_prior(unit: np.ndarray, seed: int = 0, beta: float = 60.0) -> np.ndarray:
+    """Foreground probability ``(Y, X)`` without hints: an object inside the frame.
+
+    The image's border ring (``min(Y, X) / BORDER_FRACTION`` wide, the ring the border colour
+    model always took as background) is taken as a box drawn around the object, and the box
+    prior (:func:`~.graphcut.box_prior`: GrabCut's loop, a walk, then graph cuts) finds the
+    object inside it; when that leaves no foreground, the classical split
+    (:func:`split_prior`).
+
+    Measured (128², prior alone, IoU): the benchmark's eight composites 0.802 (the split
+    prior 0.603; 2-means given its better side 0.544); six composites of other skimage photos
+    held out of development 0.900 (split prior 0.743, 2-means 0.645).
+    """
+    h, w = unit.shape[1:]
+    ring = max(1, min(h, w) // BORDER_FRACTION)
+    inner = box_prior(unit, (ring, ring, h - ring, w - ring), seed, beta)
+    if (inner > 0.5).sum() >= MIN_REFIT_WEIGHT:
+        return inner
+    return split_prior(unit, seed, beta)
 
 
 def check_box(box: Any, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -350,13 +376,8 @@ def box_hints(
     return seeds
 
 
-#: Box prior: GrabCut-like rounds (fit the mixtures to the current mask, smooth, threshold).
-BOX_ROUNDS = 20
 #: Weight of the neighbours' agreement in the mean-field smoothing.
 SMOOTHING = 6.0
-#: Box prior: pixels this sure of their side, eroded by :data:`SEED_EROSION`, seed the walk.
-SEED_CONFIDENCE = 0.9
-SEED_EROSION = 2
 #: Rounds of :func:`refine_prior`.
 REFINE_ROUNDS = 4
 
@@ -444,37 +465,4 @@ def refine_prior(
     return q
 
 
-def box_prior(
-    unit: np.ndarray, box: tuple[int, int, int, int], seed: int = 0, beta: float = 60.0
-) -> np.ndarray:
-    """Foreground probability ``(Y, X)`` of an object inside ``box`` (0 outside it).
-
-    1. GrabCut's loop (Rother et al. 2004) for :data:`BOX_ROUNDS` rounds, in standardised
-       CIELAB (:class:`ColourModel`, five components a side) with :func:`mean_field`
-       smoothing instead of a graph cut: the inside starts as foreground, the outside is
-       background, each round re-fits both mixtures to the current mask;
-    2. its confident pixels (:data:`SEED_CONFIDENCE`, eroded) and the box's outside seed a
-       random walk over colour/texture (:func:`random_walk_prior`), refined as strokes are
-       (:func:`refine_prior`).
-    """
-    from scipy import ndimage
-
-    shape = unit.shape[1:]
-    y0, x0, y1, x1 = box
-    inside = np.zeros(shape, bool)
-    inside[y0:y1, x0:x1] = True
-    model = ColourModel(_standardise(_lightness(unit).reshape(-1, unit.shape[0])), 5, seed, reg=1e-3)
-    mask, q = inside.copy(), inside.astype(np.float64)
-    for _ in range(BOX_ROUNDS):
-        if mask.sum() < MIN_REFIT_WEIGHT:
-            break
-        p = model.probability(mask.ravel().astype(np.float64), (~mask).ravel().astype(np.float64))
-        q = np.where(inside, mean_field(_logit(p.reshape(shape)), unit), 0.0)
-        mask = q > 0.5
-    seeds = np.where(inside, 0, 2).astype(np.uint8)
-    seeds[ndimage.binary_erosion(q < 1 - SEED_CONFIDENCE, iterations=SEED_EROSION) & inside] = 2
-    seeds[ndimage.binary_erosion(q > SEED_CONFIDENCE, iterations=SEED_EROSION)] = 1
-    if not np.any(seeds == 1):
-        return q
-    walk = random_walk_prior(unit, seeds, beta)
-    return np.where(inside, refine_prior(unit, walk, seeds, seed), 0.0)
+from .graphcut import box_prior  # noqa: E402  (re-exported: it builds on the functions above)

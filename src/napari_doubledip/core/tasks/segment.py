@@ -106,11 +106,12 @@ class SegmentTask(Task[SegmentOptions]):
     pull grows as the mask saturates, which drove the prototype to a constant mask within ~40
     steps. The mask net learns ``mask_lr_factor`` times slower than the layers.
 
-    Without hints the mask starts at a classical split (:func:`unsupervised_prior`: 2-means on
-    colour/texture refined by a random walk, with the mixtures fitted to the image border), and
+    Without hints the mask starts at :func:`unsupervised_prior` (the object is taken to lie
+    inside the frame: the box prior with the image's border ring as the box's outside; the
+    classical split, 2-means on colour/texture refined by a walk, when that finds nothing), and
     at the end the side that covers more of the border is called background. With a ``box``
     everything outside it is background and the mask starts at :func:`box_prior` (GrabCut's
-    loop); strokes inside the box make it a random walk again.
+    loop, ending in graph cuts); strokes inside the box make it a random walk again.
 
     Hints can change while the run goes on: hints put on the ``hint_updates`` queue are taken
     between two steps (:meth:`update_hints`), the seeds and the prior are recomputed, and the
