@@ -83,6 +83,9 @@ class InpaintTask(ImageReconstructionTask):
                 self.fill_weights, self.fill_fold_score = cross_validated_fill_weights(
                     unit, unseen, self.ctx.seed
                 )
+            if held.any() and (self.fill_weights[0] != 1.0 or self.fill_weights[1:].any()):
+                # the generator must beat biharmonic filling (the peer) significantly, then the blend
+                self._peer_held_errors = self._held_out_errors(self._padded(candidates[0]))
         else:  # the returned image: only the refinements the weights use
             candidates = fill_candidates(unit, unseen, needed=self.fill_weights != 0)
         return blend_fills(candidates, self.fill_weights)
