@@ -85,7 +85,9 @@ class InpaintTask(ImageReconstructionTask):
                 )
             if held.any() and (self.fill_weights[0] != 1.0 or self.fill_weights[1:].any()):
                 # the generator must beat biharmonic filling (the peer) significantly, then the blend
-                self._peer_held_errors = self._held_out_errors(self._padded(candidates[0]))
+                peer = candidates[0]
+                assert peer is not None  # biharmonic filling is always computed
+                self._peer_held_errors = self._held_out_errors(self._padded(peer))
         else:  # the returned image: only the refinements the weights use
             candidates = fill_candidates(unit, unseen, needed=self.fill_weights != 0)
         return blend_fills(candidates, self.fill_weights)
