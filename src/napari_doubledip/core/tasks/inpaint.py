@@ -9,10 +9,16 @@ import torch
 
 from ...registry.inpaint import InpaintOptions
 from ..conversion import check_mask, from_unit, to_unit
+from ..fill_folds import cross_validated_fill_weights
 from ..guides import biharmonic_guide, blend_fills, fill_candidates, fit_fill_weights
 from .reconstruction import ImageReconstructionTask
 
 __all__ = ["InpaintTask"]
+
+
+def _plain(weights: np.ndarray) -> bool:
+    """Whether fill weights are biharmonic filling's alone."""
+    return bool(weights[0] == 1.0 and not weights[1:].any())
 
 
 class InpaintTask(ImageReconstructionTask):
@@ -55,6 +61,7 @@ class InpaintTask(ImageReconstructionTask):
         # the value range comes from the known pixels: what lies under the mask is arbitrary
         self.unit, self.layout = to_unit(image, range_from=~self.missing)
         self.fill_weights: np.ndarray | None = None
+        self.fill_fold_score: float | None = None
 
     def fitted_pixels(self) -> np.ndarray:
         """The known pixels."""
@@ -65,8 +72,11 @@ class InpaintTask(ImageReconstructionTask):
 
         ``"biharmonic"``: biharmonic filling. ``"refined"`` (the default): biharmonic filling
         and its non-local-means refinements blended by weights fitted on the held-out known
-        pixels (on the first call, where they are unseen; reused for the returned image), or
-        biharmonic filling alone where the held-out pixels do not confirm the blend.
+        pixels (on the first call, where they are unseen; reused for the returned image). Where
+        those few pixels do not confirm the blend, it is judged again by cross-validation over
+        all the other known pixels (:func:`~napari_doubledip.core.fill_folds.cross_validated_fill_weights`,
+        the held-out pixels still unseen), and biharmonic filling alone comes back where that
+        does not confirm it either.
         """
         if self.guide_name == "biharmonic":
             return biharmonic_guide(unit, unseen)
@@ -74,6 +84,19 @@ class InpaintTask(ImageReconstructionTask):
             candidates = fill_candidates(unit, unseen)
             held = unseen & ~self.missing
             self.fill_weights = fit_fill_weights(candidates, unit, held, self.ctx.seed)
+            if _plain(self.fill_weights):
+                self.fill_weights, self.fill_fold_score = cross_validated_fill_weights(
+                    unit, unseen, self.ctx.seed
+                )
+            if held.any() and self.fill_fold_score is not None and not _plain(self.fill_weights):
+                # only the folds could confirm the blend: the held-out pixels are too few to also
+                # confirm the generator against it, so it must beat biharmonic filling (the peer)
+                # significantly, then the blend by its held-out error. Where the held-out pixels
+                # confirmed the blend themselves, the generator must beat the blend (camera 50%,
+                # 128^2: the looser rule took an output 0.19 dB under the blend)
+                peer = candidates[0]
+                assert peer is not None  # biharmonic filling is always computed
+                self._peer_held_errors = self._held_out_errors(self._padded(peer))
         else:  # the returned image: only the refinements the weights use
             candidates = fill_candidates(unit, unseen, needed=self.fill_weights != 0)
         return blend_fills(candidates, self.fill_weights)
@@ -94,6 +117,11 @@ class InpaintTask(ImageReconstructionTask):
             **(
                 {"fill_weights": [round(float(w), 4) for w in self.fill_weights]}
                 if self.fill_weights is not None
+                else {}
+            ),
+            **(
+                {"fill_fold_score": round(self.fill_fold_score, 2)}
+                if self.fill_fold_score is not None
                 else {}
             ),
         }
