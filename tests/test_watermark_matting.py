@@ -91,3 +91,26 @@ def test_pick_per_part_handicap_keeps_the_earlier_candidate_unless_the_later_cle
     np.testing.assert_array_equal(
         pick_per_part(units, cands, support, outline, handicap=[1.0, 1.5])[0], clean
     )
+
+
+def test_the_matte_is_a_candidate_only_when_the_photos_take_the_mark_differently():
+    from napari_doubledip.core.postprocess import refine_opacity
+    from napari_doubledip.core.tasks.watermark import WatermarkTask
+
+    photos = _photos()
+    alpha = _ring_mark()
+    gains = np.array([[1.3, 1.0, 0.7], [0.7, 1.0, 1.3], [1.0, 1.0, 1.0]])
+    made = []
+    for images in (_blend(photos, alpha), _blend(photos, alpha, gains)):
+        task = WatermarkTask(images)
+        start = refine_opacity(task.units, task.fill, task.fill_area.astype(np.float32), np.ones(3))
+        made.append(task._matte(start, task.fill))
+    assert made[0] is None  # one blend for all photos: the shared-opacity candidates model it
+    assert made[1] is not None
+    cleaned, fitted, _ = made[1]
+    clean = _units(photos)
+    on = alpha > 0
+    assert (
+        np.abs(cleaned - clean)[:, :, on].mean()
+        < 0.3 * np.abs(_units(_blend(photos, alpha, gains)) - clean)[:, :, on].mean()
+    )
