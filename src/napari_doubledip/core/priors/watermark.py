@@ -267,6 +267,7 @@ def pick_per_part(
     candidates: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     support: np.ndarray,
     outline: np.ndarray,
+    handicap: list[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each connected part of ``support``, the candidate that leaves the least shared outline.
 
@@ -275,7 +276,9 @@ def pick_per_part(
     The score of a candidate on a part is the mean over the part's ``outline`` pixels of
     ``|median over the K images of the gradient along the inputs' median gradient direction|``:
     what is left of the mark's edges, or what an over-correction drew in their place (the
-    same edge reversed). Ties go to the first candidate.
+    same edge reversed), times the candidate's ``handicap`` (default 1: a candidate with
+    handicap 1.2 must leave under 1 / 1.2 of another's score to be taken). Ties go to the first
+    candidate.
 
     Returns
     -------
@@ -299,7 +302,8 @@ def pick_per_part(
         on_outline = where & outline
         if not on_outline.any():
             continue
-        best = int(np.argmin([s[on_outline].mean() for s in scores]))
+        factors = handicap if handicap is not None else [1.0] * len(scores)
+        best = int(np.argmin([f * s[on_outline].mean() for s, f in zip(scores, factors, strict=True)]))
         if best:
             cleaned[:, :, where] = candidates[best][0][:, :, where]
             mask[where] = candidates[best][1][where]

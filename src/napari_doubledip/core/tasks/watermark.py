@@ -15,6 +15,7 @@ from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
 from ..postprocess import invert_overlay, keep_watermark_parts, refine_opacity
+from ..priors.matting import fit_gains, invert_with_gains, sparse_opacity
 from ..priors.watermark import (
     alignment_evidence,
     estimate_support,
@@ -30,6 +31,10 @@ from .reconstruction import weighted_mse
 
 #: How far inside (0, 1) a learned colour starts (its logit must be finite).
 COLOUR_MARGIN = 0.02
+#: The matting candidate is taken on a part only where it leaves under 0.85 of the others' outline.
+MATTE_HANDICAP = 1 / 0.85
+#: The matting candidate is made only when some photo's gain on the shared opacity is further from 1.
+MATTE_GAIN_SPREAD = 0.05
 
 __all__ = ["WatermarkResult", "WatermarkTask"]
 
@@ -91,9 +96,13 @@ class WatermarkTask(Task[WatermarkOptions]):
     else can change, and images that share no edge come back as they were. Inside, a second
     opacity is fitted with the images filled in over the mark's strokes (:func:`fill_under`)
     instead of the generators' outputs (this one does not depend on how many steps fit in the
-    time), each part of the mark keeps the inversion that leaves less of the shared outline
-    (:func:`pick_per_part`), and a part whose shared outline did not weaken, or an image whose
-    own edge along it did not, gets the input back (:func:`keep_removals`).
+    time), and a fourth candidate follows the matting model of Dekel et al. (one shared opacity,
+    the one that leaves the fewest edges in the K recovered photos, :func:`sparse_opacity`, with
+    a gain per image and channel, :func:`fit_gains`; made only when some gain is off 1, i.e. the
+    photos take the mark differently); each part of the mark keeps the inversion
+    that leaves less of the shared outline (:func:`pick_per_part`), and a part whose shared
+    outline did not weaken, or an image whose own edge along it did not, gets the input back
+    (:func:`keep_removals`).
 
     Parameters
     ----------
@@ -153,6 +162,8 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.hint = self._check_hint(hint)
         self.support: np.ndarray | None = None  # estimated from the K images (no hint)
         self.outline: np.ndarray | None = None
+        self._matte_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._matte_done = False
         if self.hint is None and o.support and self.k >= 2:
             self.support, self.outline = estimate_support(
                 self.units, low=o.support_low, margin=o.support_margin, any_colour=True
@@ -341,7 +352,16 @@ class WatermarkTask(Task[WatermarkOptions]):
             fit_mask, fit_colour = fit_overlay(self.units, self.fill, self.fill_area)
             under = np.where(self.rim, self.opaque_fill, self.fill)  # taken where nearly opaque
             candidates.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
-            cleaned, mask, colours = pick_per_part(self.units, candidates, support, outline)
+            matte = self._matte(alt_mask, under)
+            if matte is not None:
+                candidates.append(matte)
+            # the matting candidate must clearly win (the generators' improves with the steps: on the
+            # sample logo at 150 steps the matte's score was 0.89 of theirs on a part where they were
+            # nearer the clean photos)
+            handicap = [1.0, 1.0, 1.0, MATTE_HANDICAP][: len(candidates)]
+            cleaned, mask, colours = pick_per_part(
+                self.units, candidates, support, outline, handicap=handicap
+            )
         changed = np.broadcast_to(mask > 0, cleaned.shape[:1] + mask.shape)
         if support is not None and outline is not None:
             cleaned, changed = keep_removals(self.units, cleaned, support, outline, changed)
@@ -369,6 +389,35 @@ class WatermarkTask(Task[WatermarkOptions]):
         result["mark"] = self._mark(mask, colours)
         self._colour_out = colour.astype(np.float64)  # for the result (not a stream output)
         return result
+
+    def _matte(
+        self, start: np.ndarray, under: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The candidate of the matting model: one shared opacity, a gain per image and channel.
+
+        :func:`sparse_opacity` from ``start`` over the support, :func:`fit_gains`, inverted by
+        :func:`invert_with_gains` (``under`` where nearly opaque); in the mark's initial colour.
+        None (no candidate) when every gain is within :data:`MATTE_GAIN_SPREAD` of 1: the mark is
+        blended alike into every photo, which the other candidates model (and the generators'
+        improves with the steps beyond the matte: sample logo at 600 steps 34.8 dB without it,
+        33.2 with it). Computed once (it does not depend on the generators) and kept.
+        """
+        if self._matte_cache is None and self._matte_done:
+            return None
+        if self._matte_cache is None:
+            self._matte_done = True
+            assert self.support is not None
+            colour = self.initial_colour
+            alpha = sparse_opacity(self.units, self.support, start, colour)
+            self.gains = fit_gains(self.units, alpha, colour)
+            if np.abs(self.gains - 1.0).max() <= MATTE_GAIN_SPREAD:
+                return None
+            cleaned = invert_with_gains(
+                self.units, alpha, self.gains, colour, under, self.opts.opaque_from, self.opts.opaque_full
+            )
+            flat = np.broadcast_to(colour[:, None, None], (len(colour), *alpha.shape)).astype(np.float32)
+            self._matte_cache = (cleaned, alpha, flat)
+        return self._matte_cache
 
     def _mark(self, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
         """The mark as found, to look at: ``(Y, X, 4)`` RGBA on the first image's frame, alpha = opacity."""
