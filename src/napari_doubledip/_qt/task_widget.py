@@ -52,8 +52,9 @@ class TaskWidget(QWidget):
     """A dock widget that runs one registered task (its :class:`~napari_doubledip.registry.TaskEntry`) on napari layers.
 
     The form (:class:`~napari_doubledip._qt.task_form.TaskForm`) gives the inputs and settings;
-    Run copies the inputs and builds the task on the main thread (bad inputs fail at once, cheaply)
-    and hands everything heavy (the task's set-up and the optimisation) to a worker thread; the
+    Run copies the inputs and checks them on the main thread (shapes, dtypes, sizes: bad inputs
+    fail at once, cheaply) and hands everything heavy (converting the inputs, building the task,
+    its set-up and the optimisation) to a worker thread, whose errors are reported as a run's; the
     new output layers (:class:`~napari_doubledip._qt.output_layers.OutputLayers`) are created one
     per event-loop turn after Run returns. The worker's snapshots update the output layers and the
     progress bar, always on the main thread; the worker never touches a layer.
@@ -175,16 +176,18 @@ class TaskWidget(QWidget):
             plan = build_plan(self.spec, self.form, self.viewer.dims.point, self._stop)
             device = str(resolve_device(plan.options["device"]))
             self._stop.clear()
-            first = plan.stream(0)  # builds the task (cheap checks): bad inputs fail here, at once
+            plan.check(0)  # cheap checks (no conversion): bad inputs fail here, at once
         except (InputError, ValueError, TypeError) as exc:
             self._report(str(exc))
+            return False
+        except MemoryError as exc:  # the smallest run of this size will not fit (MemoryEstimateError)
+            self._report(explain_error(exc), error=True)
             return False
         self.state = RunState(plan=plan, stop=self._stop, device=device)
         self.state.targets = self.outputs.targets(plan)
         worker = create_worker(
             run_frames,
             plan,
-            first,
             self._stop,
             _start_thread=False,
             _ignore_errors=True,
