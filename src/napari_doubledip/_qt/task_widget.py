@@ -97,6 +97,9 @@ class TaskWidget(QWidget):
         self._build()
         self._watcher = LayerWatcher(napari_viewer, self._on_layers_changed, self._on_layer_removed)
         self.destroyed.connect(self._stop.set)
+        from ..core.preload import preload_in_background
+
+        preload_in_background()  # a first run's imports, paid before Run is pressed
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
