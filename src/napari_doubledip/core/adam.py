@@ -90,11 +90,12 @@ class FusedAdam:
             for members in by_device.values():
                 states = [self._state(p) for p in members]
                 steps = [s[0] for s in states]
+                grads = [p.grad for p in members if p.grad is not None]  # all (``params`` has only those)
                 torch._foreach_add_(steps, 1)
                 beta1, beta2 = group["betas"]
                 torch._fused_adam_(
                     members,
-                    [p.grad for p in members],
+                    grads,
                     [s[1] for s in states],
                     [s[2] for s in states],
                     [],
