@@ -89,6 +89,32 @@ def test_the_watermark_task_estimates_the_support_in_setup_not_in_its_constructo
     assert task.support is not None and task.support[22, 20]  # estimated on first use: the bar
 
 
+def test_present_sets_layers_within_its_time_budget_at_least_one():
+    """Small layers share one event-loop turn (one repaint); a spent budget leaves the rest for the next."""
+    from types import SimpleNamespace
+
+    from napari_doubledip._qt.output_layers import OutputLayers
+    from napari_doubledip._qt.run_model import OutputTarget
+
+    def staged(n):
+        targets = [
+            OutputTarget(spec=None, key=f"k{i}", layer=SimpleNamespace(data=None), source=None)
+            for i in range(n)
+        ]
+        for i, target in enumerate(targets):
+            target.latest, target.stale = np.full((2, 2), i), True
+        return SimpleNamespace(targets=targets)
+
+    state = staged(3)
+    assert not OutputLayers.present(state, budget=10.0)  # all three in one turn
+    assert all(t.updated and not t.stale and t.layer.data is t.latest for t in state.targets)
+    state = staged(3)
+    assert OutputLayers.present(state, budget=0.0)  # the budget is spent after the first
+    assert [t.updated for t in state.targets] == [True, False, False]
+    assert OutputLayers.present(state, budget=0.0) and not OutputLayers.present(state, budget=0.0)
+    assert all(t.updated for t in state.targets)
+
+
 napari = pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 

@@ -30,6 +30,9 @@ __all__ = ["StopOnQuitWorker", "TaskWidget", "explain_error"]
 
 #: The progress bar's range (per mille).
 PROGRESS_STEPS = 1000
+#: How long one event-loop turn may spend setting output layers' data while a run goes on (s):
+#: small layers share a turn (and one repaint of the canvas), large ones get a turn each.
+PRESENT_BUDGET_S = 0.012
 
 
 class StopOnQuitWorker(GeneratorWorker):
@@ -292,7 +295,7 @@ class TaskWidget(QWidget):
             self._present_timer.start(int(1000 * max(0.0, wait)))
 
     def _present(self) -> None:
-        """Put the latest snapshot into the next output layer; come back on the next event-loop turn for the rest.
+        """Put the latest snapshot into the next output layers (:data:`PRESENT_BUDGET_S`); come back on the next event-loop turn for the rest.
 
         Snapshots that come while the layers are being set replace the staged data (coalesced);
         a new round starts at most once per update interval.
@@ -300,7 +303,7 @@ class TaskWidget(QWidget):
         state = self.state
         if state is None:
             return
-        if self.outputs.present(state, limit=1):
+        if self.outputs.present(state, budget=PRESENT_BUDGET_S):
             self._present_timer.start(0)
         else:
             self._last_present = time.perf_counter()
