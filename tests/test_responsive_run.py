@@ -157,3 +157,27 @@ def test_an_error_building_the_task_on_the_worker_is_reported_and_the_input_unto
     assert [lay.name for lay in viewer.layers] == ["img"]  # the empty output layer is gone
     np.testing.assert_array_equal(layer.data, image)
     assert widget.run_button.isEnabled()
+
+
+def test_segment_hints_of_one_label_everywhere_are_refused_at_run(viewer, qtbot, photo48):
+    """Issue 13, part 3, item 3: the widget says so at Run, instead of a run that dies on its worker."""
+    viewer.add_image(photo48.astype(np.float32), name="scene")
+    viewer.add_labels(np.ones((48, 48), np.uint8), name="hints")
+    widget = open_widget(viewer, "Segment", steps=2)
+    widget.hint_picker.value = viewer.layers["hints"]
+    assert not widget.run()
+    assert "every pixel as foreground (1)" in widget.status.text()
+    assert not widget.is_running and [layer.name for layer in viewer.layers] == ["scene", "hints"]
+
+
+def test_a_run_that_will_not_fit_is_refused_at_run_with_advice(viewer, qtbot, photo48, monkeypatch):
+    """Issue 13, part 3, item 1 in the widget: the memory guard answers at Run, with what to do."""
+    from napari_doubledip.core import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda device: 4 * 2**20)
+    viewer.add_image(photo48.astype(np.float32), name="img")
+    widget = open_widget(viewer, "Denoise", steps=2)
+    assert not widget.run()
+    text = widget.status.text()
+    assert "needs about" in text and "region" in text and "GPU" in text
+    assert not widget.is_running and [layer.name for layer in viewer.layers] == ["img"]
