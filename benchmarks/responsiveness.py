@@ -1,6 +1,7 @@
 """How responsive the viewer stays while a task's dock widget runs: a 10 ms QTimer on the GUI thread.
 
     xvfb-run -a python benchmarks/responsiveness.py [--size 128] [--seconds 15] [--tasks denoise,segment] [--warm]
+    xvfb-run -a python benchmarks/responsiveness.py --dock [--no-preload] --tasks denoise
 
 For each task: a shown viewer with the task's sample at ``--size``, its dock widget (through the
 manifest), device CPU, the default settings but a time budget of ``--seconds`` and no early stop.
@@ -14,8 +15,12 @@ are the times the GUI thread was busy (a gap of ~10 ms means responsive). Report
 - *p99* and *largest gap* while training, from one second after Run to the end of the run.
 
 With ``--warm`` every task first runs two steps headless on a 32² sample, so that one-time
-costs of a process's first run (imports: torch.optim's first optimiser imports torch._dynamo,
-2-4 s of Python holding the GIL in turns; first use of scikit-image and SciPy) are not measured.
+costs of a process's first run (first use of scikit-image and SciPy, ahead of which the widget
+imports them in the background when it opens; before FusedAdam, torch.optim's first optimiser
+imported torch._dynamo: 2-4 s of Python holding the GIL in turns) are not measured.
+
+With ``--dock``: the gaps while the first task's dock widget opens and the 4 s after (the
+widget's background import of a first run's modules; ``--no-preload`` without it).
 
 Prints one markdown table.
 """
@@ -105,6 +110,46 @@ def measure(task: str, size: int, seconds: float) -> dict[str, float]:
     }
 
 
+def measure_dock(task: str, size: int, seconds: float = 4.0) -> dict[str, float]:
+    """Open ``task``'s dock widget on its sample in a fresh viewer and record the gaps for ``seconds`` after.
+
+    The widget starts the background import of a first run's modules
+    (:mod:`napari_doubledip.core.preload`) when it opens; ``--no-preload`` turns that off, to
+    compare. Meaningful once per process (the imports happen once).
+    """
+    import napari
+    from napari.layers import Layer
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    from napari_doubledip import registry
+
+    entry = registry.get(task)
+    viewer = napari.Viewer(show=True, title=f"dock opening: {task}")
+    for data in entry.sample.layers(size):
+        viewer.add_layer(Layer.create(*data))
+    recorder = TickRecorder()
+    recorder.timer.start()
+    settle = QEventLoop()
+    QTimer.singleShot(1000, settle.quit)
+    settle.exec()
+    opening = time.perf_counter()
+    viewer.window.add_plugin_dock_widget(PLUGIN, entry.title)
+    opened = time.perf_counter()
+    wait = QEventLoop()
+    QTimer.singleShot(int(1000 * seconds), wait.quit)
+    wait.exec()
+    recorder.timer.stop()
+    ticks = np.asarray(recorder.ticks)
+    ticks = ticks[ticks >= opened]  # gaps between ticks both after the dock opened
+    after = 1000 * np.diff(ticks)
+    viewer.close()
+    return {
+        "dock_opens": 1000 * (opened - opening),
+        "p99": float(np.percentile(after, 99)) if after.size else float("nan"),
+        "largest": float(after.max()) if after.size else float("nan"),
+    }
+
+
 def warm_up(tasks: list[str]) -> None:
     """Run every task two steps on a 32² sample (headless): its one-time imports happen here."""
     from napari_doubledip import api, registry
@@ -128,11 +173,26 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--tasks", default="")
     parser.add_argument("--warm", action="store_true", help="run every task briefly first (one-time costs)")
+    parser.add_argument("--dock", action="store_true", help="measure opening the first task's dock widget")
+    parser.add_argument("--no-preload", action="store_true", help="no background import when a widget opens")
     args = parser.parse_args(argv)
 
     from napari_doubledip import registry
 
     tasks = [t for t in args.tasks.split(",") if t] or [e.name for e in registry.entries() if e.sample]
+    if args.no_preload:
+        from napari_doubledip.core import preload
+
+        preload._started.set()  # as if it had run: nothing is imported ahead
+    if args.dock:
+        m = measure_dock(tasks[0], args.size)
+        line = (
+            f"dock opening, {tasks[0]} at {args.size}², preload {'off' if args.no_preload else 'on'}: "
+            f"opens in {m['dock_opens']:.0f} ms; the next 4 s: p99 gap {m['p99']:.0f} ms, "
+            f"largest {m['largest']:.0f} ms"
+        )
+        print(line, flush=True)
+        return line
     if args.warm:
         warm_up(tasks)
     lines = [

@@ -25,7 +25,7 @@ from .core.loop import Snapshot, optimise, run_to_end
 from .core.options import check_number
 from .core.tasks.base import Result, Task
 
-__all__ = ["check_run_options", "function", "run", "run_task", "stream", "stream_task"]
+__all__ = ["check_request", "check_run_options", "function", "run", "run_task", "stream", "stream_task"]
 
 #: Keyword options that belong to the optimisation loop rather than to a task.
 LOOP_OPTIONS = frozenset(inspect.signature(optimise).parameters) - {"task"}
@@ -151,6 +151,45 @@ def build_task(task: str | registry.TaskEntry, *inputs: Any, **options: Any) -> 
     return entry.task_class(*inputs, options=entry.options.build(**options))
 
 
+def check_request(
+    task: str | registry.TaskEntry,
+    *inputs: Any,
+    steps: int | None = None,
+    max_seconds: float | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    early_stop: bool = True,
+    **options: Any,
+) -> None:
+    """Check a request of :func:`stream` without building its task: cheap, for the caller's thread.
+
+    The run and loop options, the task's options, its inputs' shapes, dtypes, sizes and finite
+    values and its own rules on them (the task's ``check_inputs``: an empty mask, hints of
+    another size, too few images, ...), and the memory the smallest run of this size needs.
+    The images are not converted and nothing is prepared: the napari widgets call this on
+    the GUI thread and :func:`stream` (which checks everything again, and more) on their
+    worker. A request that passes may still fail in :func:`stream` on what only the full
+    preparation finds (the memory of the whole run, a mark's anchor from the images' contents).
+
+    Raises
+    ------
+    TypeError, ValueError
+        With the message :func:`stream` would give.
+    MemoryEstimateError
+        When even the smallest run of this size will not fit (``check_memory=False`` skips it).
+    """
+    check_memory = options.pop("check_memory", True)
+    loop = {k: v for k, v in options.items() if k in LOOP_OPTIONS}
+    own = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
+    check_run_options(steps=steps, max_seconds=max_seconds, seed=seed, early_stop=early_stop, **loop)
+    entry = _entry(task)
+    if entry.inputs.group and inputs:
+        inputs = (image_list(inputs[0], name="images"), *inputs[1:])
+    entry.task_class.check_inputs(*inputs, options=entry.options.build(**own))
+    if check_memory:
+        _check_memory_lower_bound(entry, inputs, own, device)
+
+
 def stream(
     task: str | registry.TaskEntry,
     *inputs: Any,
@@ -225,7 +264,7 @@ def _check_memory_lower_bound(
 
 def _describe_inputs(task: Task) -> str:
     """``"a 3000 x 3000 image"`` or ``"3 images of 512 x 512"`` (for messages)."""
-    layouts = list(getattr(task, "layouts", None) or [task.layout])
+    layouts = list(getattr(task, "layouts", None) or [task.layout])  # type: ignore[attr-defined]
     y, x = layouts[0].spatial_shape
     return f"a {y} x {x} image" if len(layouts) == 1 else f"{len(layouts)} images of {y} x {x}"
 

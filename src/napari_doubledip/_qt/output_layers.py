@@ -7,6 +7,7 @@ created one per event-loop turn after Run, not all inside the Run button's handl
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -169,17 +170,26 @@ class OutputLayers:
             target.stale = True
 
     @staticmethod
-    def present(state: RunState, limit: int | None = None) -> bool:
+    def present(state: RunState, limit: int | None = None, budget: float | None = None) -> bool:
         """Put the staged data into up to ``limit`` (``None``: all) layers; return whether any are left.
 
         Setting a layer's data makes napari redo its slice, thumbnail and texture (tens of ms
-        for a large image): the widget sets one layer per event-loop turn while a run goes on.
+        for a large image, a few for a small one), and each event-loop turn that changed a
+        layer ends with a repaint of the canvas (under Xvfb's software OpenGL 15-40 ms by
+        itself): while a run goes on the widget sets layers until ``budget`` seconds have gone
+        (at least one layer), so that small layers share one repaint and large ones get a
+        turn each.
         """
         stale = [t for t in state.targets if t.stale and t.layer is not None and t.latest is not None]
+        start = time.perf_counter()
+        done = 0
         for target in stale[:limit]:
+            if done and budget is not None and time.perf_counter() - start >= budget:
+                break
             target.layer.data = target.latest
             target.stale, target.updated = False, True
-        return len(stale) > (len(stale) if limit is None else limit)
+            done += 1
+        return len(stale) > done
 
     @staticmethod
     def tag(state: RunState, info: dict[str, Any]) -> None:

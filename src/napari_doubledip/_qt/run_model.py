@@ -220,14 +220,26 @@ class RunPlan:
         hint = read_hint(self.hint_layer, index, image, False, frame_shape(image))
         return hint if self.region is None else self.region.crop(hint)
 
-    def stream(self, position: int) -> Generator:
-        """The api stream of frame number ``position`` (builds, and so validates, its task)."""
-        from .. import api
-
+    def _args(self, position: int) -> list[Any]:
         args: list[Any] = [self.images[position]]
         if hint_of(self.spec) is not None:
             args.append(self.hints[position])
-        return getattr(api, self.spec.stream)(*args, **self.options)
+        return args
+
+    def check(self, position: int = 0) -> None:
+        """Check frame ``position``'s request cheaply, without building its task (:func:`~napari_doubledip.api.check_request`).
+
+        For the GUI thread: bad inputs fail here, at once, with the message the task would give.
+        """
+        from .. import api
+
+        api.check_request(self.spec, *self._args(position), **self.options)
+
+    def stream(self, position: int) -> Generator:
+        """The api stream of frame number ``position`` (builds, and so validates, its task: on the worker)."""
+        from .. import api
+
+        return getattr(api, self.spec.stream)(*self._args(position), **self.options)
 
 
 def build_plan(spec: TaskEntry, form: Any, world_point: Sequence[float], stop: threading.Event) -> RunPlan:
@@ -322,10 +334,11 @@ def private_outputs(snapshot: Any) -> Any:
     return replace(snapshot, outputs=MappingProxyType(outputs))
 
 
-def run_frames(
-    plan: RunPlan, first: Generator, stop: threading.Event
-) -> Generator[tuple[int, Any], None, list]:
-    """Worker body: run the frames one after the other, yielding ``(frame position, snapshot)``.
+def run_frames(plan: RunPlan, stop: threading.Event) -> Generator[tuple[int, Any], None, list]:
+    """Worker body: build each frame's task and run it, one after the other, yielding ``(frame position, snapshot)``.
+
+    Building a task converts its inputs and checks them fully (the GUI thread only made the
+    cheap checks of :meth:`RunPlan.check`): what fails here reaches the widget as an error.
 
     Returns the list of the frames' results (fewer than the frames when stopped).
 
@@ -340,7 +353,7 @@ def run_frames(
         for position in range(len(plan.frames)):
             if position and stop.is_set():
                 break
-            stream = first if position == 0 else plan.stream(position)
+            stream = plan.stream(position)
             while True:
                 try:
                     snapshot = next(stream)

@@ -29,6 +29,9 @@ __all__ = ["StopOnQuitWorker", "TaskWidget", "explain_error"]
 
 #: The progress bar's range (per mille).
 PROGRESS_STEPS = 1000
+#: How long one event-loop turn may spend setting output layers' data while a run goes on (s):
+#: small layers share a turn (and one repaint of the canvas), large ones get a turn each.
+PRESENT_BUDGET_S = 0.012
 
 
 class StopOnQuitWorker(GeneratorWorker):
@@ -51,8 +54,9 @@ class TaskWidget(QWidget):
     """A dock widget that runs one registered task (its :class:`~napari_doubledip.registry.TaskEntry`) on napari layers.
 
     The form (:class:`~napari_doubledip._qt.task_form.TaskForm`) gives the inputs and settings;
-    Run copies the inputs and builds the task on the main thread (bad inputs fail at once, cheaply)
-    and hands everything heavy (the task's set-up and the optimisation) to a worker thread; the
+    Run copies the inputs and checks them on the main thread (shapes, dtypes, sizes: bad inputs
+    fail at once, cheaply) and hands everything heavy (converting the inputs, building the task,
+    its set-up and the optimisation) to a worker thread, whose errors are reported as a run's; the
     new output layers (:class:`~napari_doubledip._qt.output_layers.OutputLayers`) are created one
     per event-loop turn after Run returns. The worker's snapshots update the output layers and the
     progress bar, always on the main thread; the worker never touches a layer.
@@ -95,6 +99,9 @@ class TaskWidget(QWidget):
         self._build()
         self._watcher = LayerWatcher(napari_viewer, self._on_layers_changed, self._on_layer_removed)
         self.destroyed.connect(self._stop.set)
+        from ..core.preload import preload_in_background
+
+        preload_in_background()  # a first run's imports, paid before Run is pressed
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -174,16 +181,18 @@ class TaskWidget(QWidget):
             plan = build_plan(self.spec, self.form, self.viewer.dims.point, self._stop)
             device = str(resolve_device(plan.options["device"]))
             self._stop.clear()
-            first = plan.stream(0)  # builds the task (cheap checks): bad inputs fail here, at once
+            plan.check(0)  # cheap checks (no conversion): bad inputs fail here, at once
         except (InputError, ValueError, TypeError) as exc:
             self._report(str(exc))
+            return False
+        except MemoryError as exc:  # the smallest run of this size will not fit (MemoryEstimateError)
+            self._report(explain_error(exc), error=True)
             return False
         self.state = RunState(plan=plan, stop=self._stop, device=device)
         self.state.targets = self.outputs.targets(plan)
         worker = create_worker(
             run_frames,
             plan,
-            first,
             self._stop,
             _start_thread=False,
             _ignore_errors=True,
@@ -284,7 +293,7 @@ class TaskWidget(QWidget):
             self._present_timer.start(int(1000 * max(0.0, wait)))
 
     def _present(self) -> None:
-        """Put the latest snapshot into the next output layer; come back on the next event-loop turn for the rest.
+        """Put the latest snapshot into the next output layers (:data:`PRESENT_BUDGET_S`); come back on the next event-loop turn for the rest.
 
         Snapshots that come while the layers are being set replace the staged data (coalesced);
         a new round starts at most once per update interval.
@@ -292,7 +301,7 @@ class TaskWidget(QWidget):
         state = self.state
         if state is None:
             return
-        if self.outputs.present(state, limit=1):
+        if self.outputs.present(state, budget=PRESENT_BUDGET_S):
             self._present_timer.start(0)
         else:
             self._last_present = time.perf_counter()

@@ -17,12 +17,14 @@ __all__ = [
     "ImageLayout",
     "ANCHORS",
     "centre_crops",
+    "check_image",
     "check_mask",
     "as_array",
     "from_unit",
     "image_list",
     "mask_plane",
     "pad_amounts",
+    "shape_layout",
     "to_unit",
     "to_unit_jointly",
 ]
@@ -134,25 +136,23 @@ def _scale_to_unit(data: np.ndarray, low: float, high: float) -> np.ndarray:
     return (values / 2 - low / 2) / (high / 2 - low / 2)
 
 
-def to_unit(
-    image: np.ndarray, *, name: str = "image", range_from: np.ndarray | None = None
-) -> tuple[np.ndarray, ImageLayout]:
-    """Convert an image to a float32 ``(C, Y, X)`` array in [0, 1].
+def check_image(image: object, name: str = "image") -> np.ndarray:
+    """Check that ``image`` is an image :func:`to_unit` accepts, without converting it.
+
+    Cheap (its shape, its dtype, and for floats whether every value is finite): the checks a
+    run makes before it starts, on the caller's thread.
 
     Parameters
     ----------
     image
-        2-D gray or ``(Y, X, C)`` array (RGBA when C = 4) of any real dtype.
+        The image (anything :func:`numpy.asarray` takes).
     name
         What to call the argument in error messages.
-    range_from
-        Optional ``(Y, X)`` bool array: take the value range from these pixels only (e.g. the
-        known pixels of an image to inpaint).
 
     Returns
     -------
-    unit, layout
-        The converted array and the :class:`ImageLayout` that undoes the conversion.
+    numpy.ndarray
+        ``np.asarray(image)``.
 
     Raises
     ------
@@ -178,6 +178,47 @@ def to_unit(
         raise ValueError(f"{name} is too small ({_describe(arr)}); {accepted}")
     if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinite values; replace them before running")
+    return arr
+
+
+def shape_layout(image: np.ndarray) -> ImageLayout:
+    """The :class:`ImageLayout` of a checked image as far as its shape and dtype go.
+
+    Its value range is not read (``low, high = 0, 1``) and it holds no alpha: for the checks
+    of masks and hints against an image's size before the image is converted, not for
+    converting anything back.
+    """
+    shape = tuple(int(s) for s in image.shape)
+    channels = 1 if len(shape) == 2 else shape[2] - 1 if shape[2] == 4 else shape[2]
+    return ImageLayout(shape=shape, dtype=image.dtype, low=0.0, high=1.0, channels=channels)
+
+
+def to_unit(
+    image: np.ndarray, *, name: str = "image", range_from: np.ndarray | None = None
+) -> tuple[np.ndarray, ImageLayout]:
+    """Convert an image to a float32 ``(C, Y, X)`` array in [0, 1].
+
+    Parameters
+    ----------
+    image
+        2-D gray or ``(Y, X, C)`` array (RGBA when C = 4) of any real dtype.
+    name
+        What to call the argument in error messages.
+    range_from
+        Optional ``(Y, X)`` bool array: take the value range from these pixels only (e.g. the
+        known pixels of an image to inpaint).
+
+    Returns
+    -------
+    unit, layout
+        The converted array and the :class:`ImageLayout` that undoes the conversion.
+
+    Raises
+    ------
+    ValueError
+        For arrays that are not images this engine accepts, with what is accepted.
+    """
+    arr = check_image(image, name)
     alpha = None
     if arr.ndim == 3 and arr.shape[2] == 4:
         alpha = arr[..., 3].copy()

@@ -11,13 +11,28 @@ photo's brighter channels than ``a * (1 - J)``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-__all__ = ["fit_gains", "invert_with_gains", "sparse_opacity"]
+__all__ = ["fit_gains", "invert_with_gains", "matte_candidate", "sparse_opacity"]
 
 #: Largest opacity the fit and the inversion use (the inversion divides by ``1 - a``).
 MAX_ALPHA = 0.9
+
+
+def _adam(param: torch.Tensor, lr: float) -> Any:
+    """Adam on one parameter, without ``torch.optim`` where torch has the fused kernel.
+
+    ``torch.optim``'s first use imports ``torch._dynamo``: seconds of GIL-holding imports beside
+    the viewer (see :mod:`~napari_doubledip.core.adam`).
+    """
+    from ..adam import FusedAdam, fused_adam_available
+
+    if fused_adam_available(param.device):
+        return FusedAdam([{"params": [param], "lr": lr}])
+    return torch.optim.Adam([param], lr=lr)  # pragma: no cover - older torch
 
 
 def _edge_energy(j: torch.Tensor, a: torch.Tensor, eps: float) -> torch.Tensor:
@@ -81,7 +96,7 @@ def sparse_opacity(
     region = torch.from_numpy(support[box].astype(np.float64))
     white = float(np.mean(colour))
     q = torch.nn.Parameter(torch.from_numpy(np.clip(np.asarray(init, np.float64)[box], 0.0, MAX_ALPHA)))
-    opt = torch.optim.Adam([q], lr=lr)
+    opt = _adam(q, lr)
     k = grey.shape[0]
     with torch.enable_grad():
         for _ in range(iters):
@@ -176,3 +191,34 @@ def invert_with_gains(
     return np.clip((1 - blend) * inverted + blend * np.asarray(under, np.float64), 0.0, 1.0).astype(
         np.float32
     )
+
+
+def matte_candidate(
+    units: np.ndarray,
+    support: np.ndarray,
+    start: np.ndarray,
+    colour: np.ndarray,
+    under: np.ndarray,
+    opaque_from: float,
+    opaque_full: float,
+    gain_spread: float,
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, np.ndarray]:
+    """The matting model's cleaned images: one shared opacity, a gain per image and channel.
+
+    :func:`sparse_opacity` from ``start`` over ``support``, :func:`fit_gains`, inverted by
+    :func:`invert_with_gains` (``under`` where nearly opaque), in the mark's ``colour``.
+
+    Returns
+    -------
+    candidate, gains
+        ``(cleaned, opacity, colour planes)``, or ``None`` when every gain is within
+        ``gain_spread`` of 1 (the mark is blended alike into every photo, which a single
+        opacity models); and the ``(K, C)`` gains.
+    """
+    alpha = sparse_opacity(units, support, start, colour)
+    gains = fit_gains(units, alpha, colour)
+    if np.abs(gains - 1.0).max() <= gain_spread:
+        return None, gains
+    cleaned = invert_with_gains(units, alpha, gains, colour, under, opaque_from, opaque_full)
+    flat = np.broadcast_to(np.asarray(colour)[:, None, None], (len(colour), *alpha.shape)).astype(np.float32)
+    return (cleaned, alpha, flat), gains

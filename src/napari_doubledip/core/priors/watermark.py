@@ -8,7 +8,11 @@ the images in under its strokes, and judge cleaned images by what is left of the
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from ..conversion import mask_plane
 
 __all__ = [
     "estimate_support",
@@ -16,6 +20,7 @@ __all__ = [
     "fill_under",
     "alignment_evidence",
     "fit_overlay",
+    "hint_region",
     "keep_removals",
     "opaque_area",
     "pick_per_part",
@@ -382,3 +387,45 @@ def alignment_evidence(units: np.ndarray) -> float:
     """
     _, outline = estimate_support(units, any_colour=True)
     return float(shared_edge(units)[outline].sum()) if outline.any() else 0.0
+
+
+def hint_region(
+    hint: Any, shapes: list[tuple[int, ...]], common: tuple[int, int], crop: tuple[slice, slice]
+) -> np.ndarray | None:
+    """The ``(Y, X)`` bool region of a watermark hint on the images' common area (``None``: no hint).
+
+    Parameters
+    ----------
+    hint
+        ``None``, or a 2-D array (or an image-like ``(Y, X, C)`` one, read by
+        :func:`~napari_doubledip.core.conversion.mask_plane`) of the first image's size or the
+        common size, nonzero where the mark may be.
+    shapes, common, crop
+        The images' shapes, their common ``(Y, X)`` size and the first image's crop onto it.
+
+    Raises
+    ------
+    ValueError
+        For a hint of another size, with NaN or infinite values, or marking no pixel of the
+        common area.
+    """
+    if hint is None:
+        return None
+    h = np.asarray(hint)
+    if h.ndim == 3 and h.shape[:2] in (shapes[0][:2], common):
+        h = mask_plane(h)  # an RGBA box by its alpha; an opaque RGBA image (the demos' PNG) by its RGB
+    if h.ndim != 2 or h.shape not in (tuple(shapes[0][:2]), common):
+        raise ValueError(
+            f"hint has shape {h.shape} but the images are {shapes}; the hint must be 2-D with "
+            f"the first image's (Y, X) size {tuple(shapes[0][:2])} or the common size {common}"
+        )
+    if np.issubdtype(h.dtype, np.floating) and not np.all(np.isfinite(h)):
+        raise ValueError("hint contains NaN or infinite values")
+    if h.shape != common:
+        h = h[crop]
+    region = h != 0
+    if not region.any():
+        raise ValueError(
+            "hint marks no pixel (within the images' common area): nonzero = may contain the watermark"
+        )
+    return region

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 import numpy as np
 import torch
 
-from ..conversion import ImageLayout, from_unit, pad_amounts
+from ..conversion import ImageLayout, check_image, from_unit, pad_amounts
 from ..network import NetConfig, SkipNet, resolve_net_config
 from ..options import TaskOptions
 
@@ -181,6 +181,32 @@ class Task(abc.ABC, Generic[OptionsT]):
     #: Set by a task whose inputs changed mid-run (new hints): the loop restarts its moving
     #: averages from the next step's outputs, and clears the flag.
     outputs_changed: bool = False
+
+    @classmethod
+    def check_inputs(cls, image: Any, *others: Any, options: Any) -> None:
+        """Cheap checks of a run's inputs before it starts, without converting or preparing anything.
+
+        Shapes, dtypes, sizes, finiteness and the task's own rules on its inputs (an empty
+        mask, hints of another size, ...): what the constructor would refuse, with its message,
+        at a fraction of its cost (the widget calls this on the GUI thread and builds the task
+        on its worker). This default checks the first input as an image; tasks with more
+        inputs or rules add theirs.
+
+        Parameters
+        ----------
+        image
+            The task's first input.
+        *others
+            Its other positional inputs (a mask, hints, ...).
+        options
+            The task's options object (built, so already checked).
+
+        Raises
+        ------
+        ValueError, TypeError
+            With the constructor's message.
+        """
+        check_image(image)
 
     @abc.abstractmethod
     def setup(self, ctx: RunContext) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ...registry.dehaze import DehazeOptions
-from ..conversion import to_unit_jointly
+from ..conversion import check_image, to_unit_jointly
 from ..formation import blend, solve_first
 from ..losses import contrast_weights, edge_aware_smoothness
 from ..network import resolve_net_config
@@ -116,7 +116,8 @@ class DehazeTask(Task[DehazeOptions]):
         **kwargs: Any,
     ) -> None:
         self.opts = o = DehazeOptions.build(options, **kwargs)
-        (self.unit,), (self.layout,) = to_unit_jointly([image], name="image")
+        # checked first, so that a message names it as the check before a run does ("image")
+        (self.unit,), (self.layout,) = to_unit_jointly([check_image(image)], name="image")
         self.channels = self.layout.channels
         self.patch = int(o.patch) if o.patch is not None else default_patch_size(self.layout.spatial_shape)
         self.t_min = o.t_min

@@ -8,12 +8,30 @@ import numpy as np
 import torch
 
 from ...registry.inpaint import InpaintOptions
-from ..conversion import check_mask, from_unit, to_unit
+from ..conversion import ImageLayout, check_image, check_mask, from_unit, shape_layout, to_unit
 from ..fill_folds import cross_validated_fill_weights
 from ..guides import biharmonic_guide, blend_fills, fill_candidates, fit_fill_weights
 from .reconstruction import ImageReconstructionTask
 
-__all__ = ["InpaintTask"]
+__all__ = ["InpaintTask", "missing_pixels"]
+
+
+def missing_pixels(mask: Any, layout: ImageLayout) -> np.ndarray:
+    """The ``(Y, X)`` bool missing pixels of ``mask`` (nonzero = missing) for an image of ``layout``.
+
+    Raises
+    ------
+    ValueError
+        For a mask of another size, one with NaN or infinite values, and one that marks no
+        pixel or every pixel.
+    """
+    missing = check_mask(mask, layout, name="mask")
+    n_missing = int(np.count_nonzero(missing))
+    if n_missing == 0:
+        raise ValueError("mask marks no pixel as missing: nothing to inpaint (nonzero = missing)")
+    if n_missing == missing.size:
+        raise ValueError("mask marks every pixel as missing: there is nothing known to fit")
+    return missing
 
 
 def _plain(weights: np.ndarray) -> bool:
@@ -52,16 +70,18 @@ class InpaintTask(ImageReconstructionTask):
     ) -> None:
         super().__init__(image, options=options, **kwargs)
         self.original = np.asarray(image)  # known pixels come back exactly as given (never written to)
-        self.missing = check_mask(mask, self.layout, name="mask")
-        n_missing = int(self.missing.sum())
-        if n_missing == 0:
-            raise ValueError("mask marks no pixel as missing: nothing to inpaint (nonzero = missing)")
-        if n_missing == self.missing.size:
-            raise ValueError("mask marks every pixel as missing: there is nothing known to fit")
+        self.missing = missing_pixels(mask, self.layout)
         # the value range comes from the known pixels: what lies under the mask is arbitrary
         self.unit, self.layout = to_unit(image, range_from=~self.missing)
         self.fill_weights: np.ndarray | None = None
         self.fill_fold_score: float | None = None
+
+    @classmethod
+    def check_inputs(cls, image: Any, *others: Any, options: Any) -> None:
+        """The image and the guide option, and the mask: the image's size, some pixels missing, some known."""
+        super().check_inputs(image, options=options)
+        mask = others[0] if others else None
+        missing_pixels(mask, shape_layout(check_image(image)))
 
     def fitted_pixels(self) -> np.ndarray:
         """The known pixels."""

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ...registry.denoise import ReconstructionOptions
-from ..conversion import to_unit
+from ..conversion import check_image, to_unit
 from ..guides import holdout_mask
 from ..network import resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
@@ -73,15 +73,26 @@ class ImageReconstructionTask(Task):
         self.opts = self.options_class.build(options, **kwargs)
         self.unit, self.layout = to_unit(image)
         self.net_config = resolve_net_config(self.opts.net)
-        # a subclass whose options have no guide / holdout (plain GeneratorOptions) is a plain DIP
-        guide = getattr(self.opts, "guide", "none")
-        choices = ("auto", "none", *self.guides)
-        if guide not in choices:
-            raise ValueError(f"guide must be one of {choices} for {self.name}, got {guide!r}")
-        if guide == "auto":
-            guide = self.guides[0] if self.guides else "none"
-        self.guide_name = guide
+        self.guide_name = self.pick_guide(self.opts)
         self.holdout = float(getattr(self.opts, "holdout", 0.0))
+
+    @classmethod
+    def pick_guide(cls, opts: Any) -> str:
+        """The guide ``opts`` ask for (``"auto"``: the task's first); raises for one it does not have."""
+        # a subclass whose options have no guide / holdout (plain GeneratorOptions) is a plain DIP
+        guide = getattr(opts, "guide", "none")
+        choices = ("auto", "none", *cls.guides)
+        if guide not in choices:
+            raise ValueError(f"guide must be one of {choices} for {cls.name}, got {guide!r}")
+        if guide == "auto":
+            guide = cls.guides[0] if cls.guides else "none"
+        return str(guide)
+
+    @classmethod
+    def check_inputs(cls, image: Any, *others: Any, options: Any) -> None:
+        """The image (shape, dtype, size, finite values) and the guide option, without converting anything."""
+        check_image(image)
+        cls.pick_guide(options)
 
     def fitted_pixels(self) -> np.ndarray | None:
         """``(Y, X)`` pixels the loss may fit (``None``: all); held-out pixels are drawn from these."""

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ...registry.segment import SegmentOptions
-from ..conversion import to_unit
+from ..conversion import check_image, shape_layout, to_unit
 from ..formation import blend
 from ..losses import (
     ExclusionLoss,
@@ -159,8 +159,19 @@ class SegmentTask(Task[SegmentOptions]):
 
     def _derive(self, hints: np.ndarray | None) -> None:
         """The user's hints, the seeds (hints, the box's outside, maybe the frame) and the prior to use."""
-        o = self.opts
         self.hints = hints
+        self.edge, self.seeds, self.prior_method = self._seeds_and_prior(
+            self.opts, self.box, self.layout.spatial_shape, hints
+        )
+
+    @staticmethod
+    def _seeds_and_prior(
+        o: SegmentOptions,
+        box: tuple[int, int, int, int] | None,
+        shape: tuple[int, int],
+        hints: np.ndarray | None,
+    ) -> tuple[str, np.ndarray | None, str]:
+        """``(edge, seeds, prior method)`` for checked ``hints`` and ``box``; raises for hints the options cannot use."""
         painted = painted_labels(hints)
         if o.edge == "background" and 1 not in painted:
             raise ValueError(
@@ -168,26 +179,37 @@ class SegmentTask(Task[SegmentOptions]):
                 "the unsupervised segmentation already takes the image's border as background"
             )
         if o.edge == "auto":
-            self.edge = "background" if painted == {1} and self.box is None else "free"
+            edge = "background" if painted == {1} and box is None else "free"
         else:
-            self.edge = o.edge
+            edge = o.edge
         seeds = hints
-        if self.box is not None:  # outside the box is background; strokes inside it still count
-            seeds = box_hints(self.box, self.layout.spatial_shape, hints)
-        if seeds is not None and self.edge == "background":
+        if box is not None:  # outside the box is background; strokes inside it still count
+            seeds = box_hints(box, shape, hints)
+        if seeds is not None and edge == "background":
             seeds = edge_as_background(seeds)
-        self.seeds = seeds
         painted = painted_labels(seeds)
         if o.prior == "walk" and painted != {1, 2}:
             raise ValueError("prior='walk' needs hints with both foreground (1) and background (2) strokes")
         if o.prior != "auto":
-            self.prior_method = o.prior
+            prior_method = o.prior
         elif painted == {1, 2}:
-            self.prior_method = "walk"
-        elif self.box is not None:
-            self.prior_method = "box"
+            prior_method = "walk"
+        elif box is not None:
+            prior_method = "box"
         else:
-            self.prior_method = "colour" if hints is not None else "split"
+            prior_method = "colour" if hints is not None else "split"
+        return edge, seeds, prior_method
+
+    @classmethod
+    def check_inputs(cls, image: Any, *others: Any, options: Any) -> None:
+        """The image, the box and the hints (size, labels, strokes the options need), without converting anything."""
+        layout = shape_layout(check_image(image))
+        if min(layout.spatial_shape) < 8:
+            raise ValueError(f"image is too small to segment: {layout.shape}")
+        box = None if options.box is None else check_box(options.box, layout.spatial_shape)
+        hints = others[0] if others else None
+        checked = None if hints is None else check_hints(hints, layout)
+        cls._seeds_and_prior(options, box, layout.spatial_shape, checked)
 
     # --- set-up -------------------------------------------------------------------------
     def setup(self, ctx: RunContext) -> None:

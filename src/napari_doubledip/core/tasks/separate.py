@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ...registry.separate import SeparateOptions
-from ..conversion import to_unit_jointly
+from ..conversion import check_image, to_unit_jointly
 from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
@@ -89,10 +89,18 @@ class SeparateTask(Task[SeparateOptions]):
         **kwargs: Any,
     ) -> None:
         self.opts = o = SeparateOptions.build(options, **kwargs)
-        if isinstance(images, np.ndarray):
-            images = [images]
-        else:
-            images = list(images)
+        images = self._mixtures(images)
+        self.initial_alphas = self._initial_alphas(o, len(images))
+        self.units, layouts = to_unit_jointly(images)
+        self.layout = layouts[0]
+        self.n = len(images)
+        self.net_config = resolve_net_config(o.net)
+        self.learn_alpha = self.n >= 2 or bool(o.learn_single_alpha)
+
+    @staticmethod
+    def _mixtures(images: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+        """The mixtures as a list; raises for none, and for mixtures of different shapes."""
+        images = [images] if isinstance(images, np.ndarray) else list(images)
         if not images:
             raise ValueError("separate needs one image or a list of N >= 2 mixtures; got an empty list")
         shapes = [np.shape(img) for img in images]
@@ -101,21 +109,26 @@ class SeparateTask(Task[SeparateOptions]):
                 f"all mixtures must have the same shape (they show the same two layers), got {shapes}; "
                 "crop or resize them to one shape first"
             )
-        self.units, layouts = to_unit_jointly(images)
-        self.layout = layouts[0]
-        self.n = len(images)
-        self.net_config = resolve_net_config(o.net)
-        self.learn_alpha = self.n >= 2 or bool(o.learn_single_alpha)
+        return images
+
+    @staticmethod
+    def _initial_alphas(o: SeparateOptions, n: int) -> np.ndarray:
+        """The mixing weights the run starts from (given, or spread so that the layers start apart)."""
         if o.initial_alphas is None:
             # the first layer starts with more weight in the first mixtures: the layers start apart
-            init = np.linspace(*INITIAL_ALPHA_SPREAD, self.n) if self.n >= 2 else np.array([0.5])
-        else:
-            init = np.asarray(o.initial_alphas, dtype=np.float64).ravel()
-            if init.shape != (self.n,) or not np.all((init > 0) & (init < 1)):
-                raise ValueError(
-                    f"initial_alphas must be {self.n} values in (0, 1), got {o.initial_alphas!r}"
-                )
-        self.initial_alphas = init
+            return np.linspace(*INITIAL_ALPHA_SPREAD, n) if n >= 2 else np.array([0.5])
+        init = np.asarray(o.initial_alphas, dtype=np.float64).ravel()
+        if init.shape != (n,) or not np.all((init > 0) & (init < 1)):
+            raise ValueError(f"initial_alphas must be {n} values in (0, 1), got {o.initial_alphas!r}")
+        return init
+
+    @classmethod
+    def check_inputs(cls, images: Any, *others: Any, options: Any) -> None:
+        """The mixtures (one shape, each an image) and the starting weights, without converting anything."""
+        images = cls._mixtures(images)
+        cls._initial_alphas(options, len(images))
+        for i, image in enumerate(images):
+            check_image(image, name=f"images[{i}]")
 
     def setup(self, ctx: RunContext) -> None:
         """Build the two layer generators, their input and the mixing-weight logits."""

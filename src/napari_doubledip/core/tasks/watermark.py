@@ -10,18 +10,19 @@ import numpy as np
 import torch
 
 from ...registry.watermark import WatermarkOptions
-from ..conversion import ANCHORS, centre_crops, from_unit, mask_plane, to_unit_jointly
+from ..conversion import ANCHORS, centre_crops, check_image, from_unit, to_unit_jointly
 from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
 from ..postprocess import invert_overlay, keep_watermark_parts, refine_opacity
-from ..priors.matting import fit_gains, invert_with_gains, sparse_opacity
+from ..priors.matting import matte_candidate
 from ..priors.watermark import (
     alignment_evidence,
     estimate_support,
     fill_area,
     fill_under,
     fit_overlay,
+    hint_region,
     keep_removals,
     opaque_area,
     pick_per_part,
@@ -36,7 +37,7 @@ MATTE_HANDICAP = 1 / 0.85
 #: The matting candidate is made only when some photo's gain on the shared opacity is further from 1.
 MATTE_GAIN_SPREAD = 0.05
 
-__all__ = ["WatermarkResult", "WatermarkTask"]
+__all__ = ["WatermarkResult", "WatermarkTask", "hint_region"]
 
 
 @dataclass(frozen=True)
@@ -132,24 +133,7 @@ class WatermarkTask(Task[WatermarkOptions]):
         **kwargs: Any,
     ) -> None:
         self.opts = o = WatermarkOptions.build(options, **kwargs)
-        if isinstance(images, np.ndarray):
-            images = [images]
-        images = list(images)
-        if not images:
-            raise ValueError(
-                "remove_watermark needs K >= 2 images sharing a watermark, or one image and a hint"
-            )
-        if len(images) < 2 and hint is None:
-            raise ValueError(
-                "one image alone does not show which part is the watermark: give K >= 2 images that "
-                "share it, or a hint ((Y, X) array, nonzero where the watermark may be)"
-            )
-        self.shapes = [tuple(np.shape(img)) for img in images]
-        for i, s in enumerate(self.shapes):
-            if len(s) not in (2, 3):
-                raise ValueError(f"images[{i}] has shape {s}; expected (Y, X) or (Y, X, C)")
-        if len({len(s) for s in self.shapes}) > 1 or len({s[2:] for s in self.shapes}) > 1:
-            raise ValueError(f"images must all have the same number of channels, got shapes {self.shapes}")
+        images, self.shapes = self._images_and_shapes(images, hint)
         units, self.layouts = to_unit_jointly(images)
         self.align = self._pick_anchor(units) if o.align == "auto" else o.align
         self.common, self.crops = centre_crops(self.shapes, o.max_size_difference, self.align)
@@ -159,27 +143,13 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.k = len(images)
         self.channels = self.layouts[0].channels
         self.inputs = [np.asarray(img) for img in images]
-        self.hint = self._check_hint(hint)
-        self.support: np.ndarray | None = None  # estimated from the K images (no hint)
-        self.outline: np.ndarray | None = None
+        self.hint = hint_region(hint, self.shapes, self.common, self.crops[0])
+        # estimated from the K images (no hint) on first use: in ``setup``, on the run's thread
+        # (1-4 s at 1024², and the widget builds the task off the GUI thread but may still call this)
+        self._support: tuple[np.ndarray, np.ndarray] | None = None
+        self._wants_support = self.hint is None and o.support and self.k >= 2
         self._matte_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._matte_done = False
-        if self.hint is None and o.support and self.k >= 2:
-            self.support, self.outline = estimate_support(
-                self.units, low=o.support_low, margin=o.support_margin, any_colour=True
-            )
-            # a second guess at what lies under the mark, independent of the steps run: each image
-            # filled in (biharmonic) over the outline's strokes
-            # (and over patches of the support where all K images have the same colour: an opaque mark)
-            self.opaque = opaque_area(self.units, self.support)
-            self.fill_area = fill_area(self.outline, self.support) | self.opaque
-            self.fill = fill_under(self.units, self.fill_area)
-            # under an opaque patch, filled in over just the patch (and its 1-px rim): nearer than
-            # the fill over the widened strokes
-            from scipy import ndimage
-
-            self.rim = ndimage.binary_dilation(self.opaque, iterations=1)
-            self.opaque_fill = fill_under(self.units, self.rim) if self.rim.any() else self.fill
         scale = self.layouts[0].high - self.layouts[0].low
         watermark = o.watermark
         self.learn_colour = isinstance(watermark, str) and watermark == "learn"
@@ -194,6 +164,81 @@ class WatermarkTask(Task[WatermarkOptions]):
         self.initial_colour = np.clip(colour, 0.0, 1.0)
         self.net_config = resolve_net_config(o.net)
         self.mask_config = resolve_net_config(o.mask_net)
+
+    @staticmethod
+    def _images_and_shapes(
+        images: list[np.ndarray] | np.ndarray, hint: Any
+    ) -> tuple[list[np.ndarray], list[tuple[int, ...]]]:
+        """The images as a list and their shapes; raises for too few, and for shapes that do not go together."""
+        images = [images] if isinstance(images, np.ndarray) else list(images)
+        if not images:
+            raise ValueError(
+                "remove_watermark needs K >= 2 images sharing a watermark, or one image and a hint"
+            )
+        if len(images) < 2 and hint is None:
+            raise ValueError(
+                "one image alone does not show which part is the watermark: give K >= 2 images that "
+                "share it, or a hint ((Y, X) array, nonzero where the watermark may be)"
+            )
+        shapes = [tuple(np.shape(img)) for img in images]
+        for i, s in enumerate(shapes):
+            if len(s) not in (2, 3):
+                raise ValueError(f"images[{i}] has shape {s}; expected (Y, X) or (Y, X, C)")
+        if len({len(s) for s in shapes}) > 1 or len({s[2:] for s in shapes}) > 1:
+            raise ValueError(f"images must all have the same number of channels, got shapes {shapes}")
+        return images, shapes
+
+    @classmethod
+    def check_inputs(cls, images: Any, *others: Any, options: Any) -> None:
+        """The images (count, shapes, sizes, each an image) and the hint, without converting anything.
+
+        With ``align="auto"`` the hint is checked on the centred common area (the anchor is
+        picked from the images' contents, when the task is built).
+        """
+        hint = others[0] if others else None
+        images, shapes = cls._images_and_shapes(images, hint)
+        for i, image in enumerate(images):
+            check_image(image, name=f"images[{i}]")
+        anchor = "centre" if options.align == "auto" else options.align
+        common, crops = centre_crops(shapes, options.max_size_difference, anchor)
+        hint_region(hint, shapes, common, crops[0])
+
+    def _estimate_support(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The mark's support and outline (``None``: a hint, one image or ``support=False``), once.
+
+        With them, the guesses at what lies under the mark that do not depend on the steps run:
+        each image filled in (biharmonic) over the outline's strokes (``fill`` over
+        ``fill_area``, which includes the patches of the support where all K images have the
+        same colour: an opaque mark, ``opaque``), and under such a patch, filled in over just
+        the patch and its 1-px rim (``opaque_fill`` over ``rim``: nearer than the fill over the
+        widened strokes). Seconds at 1024², so not in the constructor: :meth:`setup` calls it.
+        """
+        if self._support is None and self._wants_support:
+            from scipy import ndimage
+
+            o = self.opts
+            support, outline = estimate_support(
+                self.units, low=o.support_low, margin=o.support_margin, any_colour=True
+            )
+            self.opaque = opaque_area(self.units, support)
+            self.fill_area = fill_area(outline, support) | self.opaque
+            self.fill = fill_under(self.units, self.fill_area)
+            self.rim = ndimage.binary_dilation(self.opaque, iterations=1)
+            self.opaque_fill = fill_under(self.units, self.rim) if self.rim.any() else self.fill
+            self._support = support, outline
+        return self._support
+
+    @property
+    def support(self) -> np.ndarray | None:
+        """Where the watermark may be, estimated from the K images (``None``: not estimated)."""
+        found = self._estimate_support()
+        return None if found is None else found[0]
+
+    @property
+    def outline(self) -> np.ndarray | None:
+        """The strokes of the estimated support (``None``: not estimated)."""
+        found = self._estimate_support()
+        return None if found is None else found[1]
 
     def _pick_anchor(self, units: list[np.ndarray]) -> str:
         """``align="auto"``: the anchor where the K images share the most edge (centre on a tie)."""
@@ -223,31 +268,10 @@ class WatermarkTask(Task[WatermarkOptions]):
         alpha = alpha[alpha > 0.02]
         return float(np.clip(np.median(alpha), 0.05, 0.9)) if alpha.size else fallback
 
-    def _check_hint(self, hint: np.ndarray | None) -> np.ndarray | None:
-        if hint is None:
-            return None
-        h = np.asarray(hint)
-        if h.ndim == 3 and h.shape[:2] in (self.shapes[0][:2], self.common):
-            h = mask_plane(h)  # an RGBA box by its alpha; an opaque RGBA image (the demos' PNG) by its RGB
-        if h.ndim != 2 or h.shape not in (tuple(self.shapes[0][:2]), self.common):
-            raise ValueError(
-                f"hint has shape {h.shape} but the images are {self.shapes}; the hint must be 2-D with "
-                f"the first image's (Y, X) size {tuple(self.shapes[0][:2])} or the common size {self.common}"
-            )
-        if np.issubdtype(h.dtype, np.floating) and not np.all(np.isfinite(h)):
-            raise ValueError("hint contains NaN or infinite values")
-        if h.shape != self.common:
-            h = h[self.crops[0]]
-        region = h != 0
-        if not region.any():
-            raise ValueError(
-                "hint marks no pixel (within the images' common area): nonzero = may contain the watermark"
-            )
-        return region
-
     def setup(self, ctx: RunContext) -> None:
         """Build the clean generators, the mask generator (starting at ``mask_init``), the hint region and the colour."""
         self.ctx = ctx
+        self._estimate_support()  # on the run's thread (the widget's worker), not in the constructor
         multiple = max(self.net_config.size_multiple, self.mask_config.size_multiple)
         self.padded = [PaddedImage(u, multiple, ctx.device) for u in self.units]
         self.target = torch.cat([p.tensor for p in self.padded], dim=0)  # (K, C, Yp, Xp)
@@ -402,21 +426,20 @@ class WatermarkTask(Task[WatermarkOptions]):
         improves with the steps beyond the matte: sample logo at 600 steps 34.8 dB without it,
         33.2 with it). Computed once (it does not depend on the generators) and kept.
         """
-        if self._matte_cache is None and self._matte_done:
-            return None
-        if self._matte_cache is None:
+        if not self._matte_done:
             self._matte_done = True
             assert self.support is not None
-            colour = self.initial_colour
-            alpha = sparse_opacity(self.units, self.support, start, colour)
-            self.gains = fit_gains(self.units, alpha, colour)
-            if np.abs(self.gains - 1.0).max() <= MATTE_GAIN_SPREAD:
-                return None
-            cleaned = invert_with_gains(
-                self.units, alpha, self.gains, colour, under, self.opts.opaque_from, self.opts.opaque_full
+            o = self.opts
+            self._matte_cache, self.gains = matte_candidate(
+                self.units,
+                self.support,
+                start,
+                self.initial_colour,
+                under,
+                o.opaque_from,
+                o.opaque_full,
+                MATTE_GAIN_SPREAD,
             )
-            flat = np.broadcast_to(colour[:, None, None], (len(colour), *alpha.shape)).astype(np.float32)
-            self._matte_cache = (cleaned, alpha, flat)
         return self._matte_cache
 
     def _mark(self, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
