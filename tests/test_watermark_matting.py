@@ -103,6 +103,7 @@ def test_the_matte_is_a_candidate_only_when_the_photos_take_the_mark_differently
     made = []
     for images in (_blend(photos, alpha), _blend(photos, alpha, gains)):
         task = WatermarkTask(images)
+        task._estimate_support()  # on the run's thread in a run (setup), not in the constructor
         start = refine_opacity(task.units, task.fill, task.fill_area.astype(np.float32), np.ones(3))
         made.append(task._matte(start, task.fill))
     assert made[0] is None  # one blend for all photos: the shared-opacity candidates model it
