@@ -55,7 +55,8 @@ def test_a_run_on_the_region_in_view(make_napari_viewer_proxy, qtbot, photo48):
     image = photo48[..., 0].astype(np.float32)
     viewer.add_image(image.copy(), name="gray")
     widget = open_widget(viewer, "Denoise", steps=2)
-    viewer.camera.zoom *= 2
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera  # napari >= 0.9: scene
+    camera.zoom *= 2
     qtbot.waitUntil(lambda: viewer.layers["gray"].corner_pixels[1, 1] < 47, timeout=5000)
     (y0, x0), (y1, x1) = viewer.layers["gray"].corner_pixels
     widget.form.region.value = REGION_VIEW
