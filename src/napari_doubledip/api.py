@@ -146,9 +146,32 @@ def build_task(task: str | registry.TaskEntry, *inputs: Any, **options: Any) -> 
     to pass a list (:func:`~napari_doubledip.core.conversion.image_list`).
     """
     entry = _entry(task)
+    return entry.task_class(*_task_inputs(entry, inputs), options=entry.options.build(**options))
+
+
+def _task_inputs(entry: registry.TaskEntry, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``inputs`` with a group task's images as a list (:func:`~napari_doubledip.core.conversion.image_list`)."""
     if entry.inputs.group and inputs:
-        inputs = (image_list(inputs[0], name="images"), *inputs[1:])
-    return entry.task_class(*inputs, options=entry.options.build(**options))
+        return (image_list(inputs[0], name="images"), *inputs[1:])
+    return inputs
+
+
+def _checked_options(
+    options: dict[str, Any], steps: Any, max_seconds: Any, seed: Any, early_stop: Any
+) -> tuple[bool, dict[str, Any], dict[str, Any]]:
+    """Validate the run and loop options (:func:`check_run_options`) and split ``options``.
+
+    Returns
+    -------
+    check_memory, loop, own
+        Whether to check the memory, the loop's options and the task's own.
+    """
+    options = dict(options)
+    check_memory = options.pop("check_memory", True)
+    loop = {k: v for k, v in options.items() if k in LOOP_OPTIONS}
+    own = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
+    check_run_options(steps=steps, max_seconds=max_seconds, seed=seed, early_stop=early_stop, **loop)
+    return check_memory, loop, own
 
 
 def check_request(
@@ -178,13 +201,9 @@ def check_request(
     MemoryEstimateError
         When even the smallest run of this size will not fit (``check_memory=False`` skips it).
     """
-    check_memory = options.pop("check_memory", True)
-    loop = {k: v for k, v in options.items() if k in LOOP_OPTIONS}
-    own = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
-    check_run_options(steps=steps, max_seconds=max_seconds, seed=seed, early_stop=early_stop, **loop)
+    check_memory, _loop, own = _checked_options(options, steps, max_seconds, seed, early_stop)
     entry = _entry(task)
-    if entry.inputs.group and inputs:
-        inputs = (image_list(inputs[0], name="images"), *inputs[1:])
+    inputs = _task_inputs(entry, inputs)
     entry.task_class.check_inputs(*inputs, options=entry.options.build(**own))
     if check_memory:
         _check_memory_lower_bound(entry, inputs, own, device)
@@ -209,10 +228,7 @@ def stream(
     :class:`~napari_doubledip.core.memory.MemoryEstimateError` (``check_memory=False`` skips
     that check).
     """
-    check_memory = options.pop("check_memory", True)
-    loop = {k: v for k, v in options.items() if k in LOOP_OPTIONS}
-    own = {k: v for k, v in options.items() if k not in LOOP_OPTIONS}
-    check_run_options(steps=steps, max_seconds=max_seconds, seed=seed, early_stop=early_stop, **loop)
+    check_memory, loop, own = _checked_options(options, steps, max_seconds, seed, early_stop)
     entry = _entry(task)
     if check_memory:  # a lower bound first, before the task prepares anything (guides, priors)
         _check_memory_lower_bound(entry, inputs, own, device)
