@@ -38,7 +38,7 @@ def test_folds_keep_biharmonic_when_the_candidates_add_nothing(monkeypatch):
     unit = (smooth + rng.normal(0, 0.01, smooth.shape))[None].astype(np.float32)
     missing = rng.random((48, 48)) < 0.5
 
-    def candidates(image, unseen, needed=None):  # "refinements" that are biharmonic plus noise
+    def candidates(image, unseen, needed=None, budget=None):  # "refinements" that are biharmonic plus noise
         base = biharmonic_guide(image, unseen)
         noisy = [base + rng.normal(0, 0.1, base.shape).astype(np.float32) for _ in range(3)]
         return [base, *[c if needed is None or needed[i + 1] else None for i, c in enumerate(noisy)]]

@@ -13,9 +13,14 @@ Large images are judged on a few random tiles (:data:`FOLD_TILE`), so the cost i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .guides import fill_candidates
+
+if TYPE_CHECKING:
+    from .budget import TimeBudget
 
 __all__ = ["FILL_FOLDS", "cross_validated_fill_weights", "out_of_fold_fills"]
 
@@ -45,8 +50,12 @@ def _windows(shape: tuple[int, int], seed: int) -> list[tuple[slice, slice]]:
 
 
 def out_of_fold_fills(
-    unit: np.ndarray, missing: np.ndarray, seed: int, folds: int = FILL_FOLDS
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    unit: np.ndarray,
+    missing: np.ndarray,
+    seed: int,
+    folds: int = FILL_FOLDS,
+    budget: TimeBudget | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Each known pixel's value as predicted by fills that did not see it.
 
     Parameters
@@ -59,6 +68,8 @@ def out_of_fold_fills(
         Seed of the folds and tiles.
     folds
         Number of folds.
+    budget
+        Stop flag and deadline: ``None`` comes back when a fill was left out for them.
 
     Returns
     -------
@@ -78,9 +89,10 @@ def out_of_fold_fills(
             unseen = lost | (fold == k)
             if unseen.all() or not (fold == k).any():
                 continue
-            used = [
-                c for c in fill_candidates(tile, unseen, needed=np.array(FOLD_CANDIDATES)) if c is not None
-            ]
+            fills = fill_candidates(tile, unseen, needed=np.array(FOLD_CANDIDATES), budget=budget)
+            used = [c for c, want in zip(fills, FOLD_CANDIDATES, strict=True) if want and c is not None]
+            if len(used) < sum(FOLD_CANDIDATES):  # left out for the budget
+                return None
             for i, c in enumerate(used):
                 preds[i][:, fold == k] = c[:, fold == k]
         # pixel-major rows: the channels of one pixel are adjacent
@@ -95,8 +107,12 @@ def out_of_fold_fills(
 
 
 def cross_validated_fill_weights(
-    unit: np.ndarray, missing: np.ndarray, seed: int, z: float = FOLD_CONFIDENCE_Z
-) -> tuple[np.ndarray, float]:
+    unit: np.ndarray,
+    missing: np.ndarray,
+    seed: int,
+    z: float = FOLD_CONFIDENCE_Z,
+    budget: TimeBudget | None = None,
+) -> tuple[np.ndarray, float | None]:
     """Weights of the four fill candidates, confirmed on every known pixel by cross-validation.
 
     Parameters
@@ -109,6 +125,8 @@ def cross_validated_fill_weights(
         Seed of the folds and tiles.
     z
         Standard errors (of the mean paired difference per pixel) the blend must gain by.
+    budget
+        Stop flag and deadline: where they cut the folds' fills short, nothing is confirmed.
 
     Returns
     -------
@@ -117,13 +135,16 @@ def cross_validated_fill_weights(
         :func:`~napari_doubledip.core.guides.fill_candidates` (biharmonic filling's alone,
         ``[1, 0, 0, 0]``, unless the test confirms the blend), and the test's statistic: the
         mean paired difference of squared errors over its standard error (negative: the blend
-        is better).
+        is better; ``None`` when the budget cut the test short).
     """
     from scipy.optimize import nnls
 
     plain = np.zeros(len(FOLD_CANDIDATES))
     plain[0] = 1.0
-    design, target, group = out_of_fold_fills(unit, missing, seed)
+    fills = out_of_fold_fills(unit, missing, seed, budget=budget)
+    if fills is None:
+        return plain, None
+    design, target, group = fills
     channels = unit.shape[0]
     rows = np.repeat(group, channels)
     crossed = np.zeros_like(target)

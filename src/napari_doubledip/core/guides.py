@@ -13,20 +13,22 @@ so the run keeps the output with the lowest held-out error, whenever it stops.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
 
 from .parallel import run_in_threads
 
+if TYPE_CHECKING:
+    from .budget import TimeBudget
+
 __all__ = [
     "biharmonic_guide",
     "blend_fills",
-    "clipped_ends",
-    "clipped_mean_table",
-    "declip",
     "estimate_noise_sigma",
     "estimate_noise_sigma_unclipped",
     "fill_candidates",
@@ -201,27 +203,62 @@ def _wavelet(unit: np.ndarray, sigma: float) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(out, -1, 0), dtype=np.float32)
 
 
+#: Index of scikit-image's own non-local means (the peer a user would pick) among the SURE blend's
+#: members: always computed, and the blend's fallback where the time budget or Stop cuts it short.
+SURE_PEER_MEMBER = 2
+
+
 def _blend_members(
-    unit: np.ndarray, sigma: float, needed: np.ndarray | None = None
+    unit: np.ndarray, sigma: float, needed: np.ndarray | None = None, budget: TimeBudget | None = None
 ) -> list[np.ndarray | None]:
     """The classical denoisers' outputs the SURE blend weighs, and the noisy image itself last.
 
-    ``needed``: which members to compute (``None``: all); the others are ``None``.
+    ``needed``: which members to compute (``None``: all); the others are ``None``. With a
+    ``budget``, members other than :data:`SURE_PEER_MEMBER` that would start after Stop or past
+    the deadline are left out (``None``).
     """
     count = len(SURE_NLM_MEMBERS) + 2
     want = [needed is None or bool(needed[i]) for i in range(count)]
-    calls: list[Callable[[], np.ndarray] | None] = [
-        partial(nlm_guide, unit, sigma, h, p, d) if want[i] else None
+
+    def unless_cut(call: Callable[[], np.ndarray]) -> Callable[[], np.ndarray | None]:
+        if budget is None:
+            return call
+        return lambda: call() if budget.allows(0.0) else None
+
+    calls: list[Callable[[], np.ndarray | None] | None] = [
+        (
+            partial(nlm_guide, unit, sigma, h, p, d)
+            if i == SURE_PEER_MEMBER
+            else unless_cut(partial(nlm_guide, unit, sigma, h, p, d))
+        )
+        if want[i]
+        else None
         for i, (h, p, d) in enumerate(SURE_NLM_MEMBERS)
     ]
-    calls.append(partial(_wavelet, unit, sigma) if want[-2] else None)
-    members = run_in_threads(calls)
+    calls.append(unless_cut(partial(_wavelet, unit, sigma)) if want[-2] else None)
+    # the peer first: it is what a cut leaves
+    order = [SURE_PEER_MEMBER, *(i for i in range(len(calls)) if i != SURE_PEER_MEMBER)]
+    done = run_in_threads([calls[i] for i in order])
+    members: list[np.ndarray | None] = [None] * len(calls)
+    for i, member in zip(order, done, strict=True):
+        members[i] = member
     members.append(unit.astype(np.float32, copy=False) if want[-1] else None)
     return members
 
 
+def _peer_only(members: list[np.ndarray | None]) -> np.ndarray:
+    """Weights that keep only the peer member (:data:`SURE_PEER_MEMBER`)."""
+    weights = np.zeros(len(members))
+    weights[SURE_PEER_MEMBER] = 1.0
+    return weights
+
+
 def sure_blend(
-    unit: np.ndarray, sigma: float, seed: int = 0, weights: np.ndarray | None = None
+    unit: np.ndarray,
+    sigma: float,
+    seed: int = 0,
+    weights: np.ndarray | None = None,
+    budget: TimeBudget | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Linear blend of classical denoisers with the weights that minimise Stein's unbiased risk.
 
@@ -246,6 +283,9 @@ def sure_blend(
     weights
         Weights from an earlier call on the same kind of data (e.g. the image before some pixels
         were held out) to apply instead of fitting them (no probe: half the cost).
+    budget
+        Stop flag and deadline: where they cut the blend short, scikit-image's own non-local
+        means (:data:`SURE_PEER_MEMBER`) comes back, with weights that say so.
 
     Returns
     -------
@@ -257,15 +297,28 @@ def sure_blend(
         identity[-1] = 1.0
         return np.clip(unit, 0.0, 1.0).astype(np.float32), identity
     # given weights: only the members they use (non-negative weights leave most at zero)
-    members = _blend_members(unit, sigma, None if weights is None else np.asarray(weights) != 0)
-    if weights is None:
+    needed = None if weights is None else np.asarray(weights) != 0
+    members = _blend_members(unit, sigma, needed, budget)
+    peer = members[SURE_PEER_MEMBER]
+    cut = any(m is None and (needed is None or needed[i]) for i, m in enumerate(members))
+    if weights is None and not cut:
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5E1E])
         windows = _fit_windows(unit.shape[1:], rng)
         if windows is None:  # small enough: fit on the whole image, its members already computed
             systems = [_sure_system(unit, sigma, rng, members)]
         else:
-            systems = [_sure_system(unit[:, wy, wx], sigma, rng) for wy, wx in windows]
-        weights = _solve_sure([sum(parts) for parts in zip(*systems, strict=True)], sigma)
+            systems = []
+            for wy, wx in windows:
+                if budget is not None and not budget.allows(0.0):
+                    cut = True
+                    break
+                systems.append(_sure_system(unit[:, wy, wx], sigma, rng))
+        if not cut:
+            weights = _solve_sure([sum(parts) for parts in zip(*systems, strict=True)], sigma)
+    if cut:  # Stop or the deadline came first: the peer alone
+        assert peer is not None
+        return np.clip(peer, 0.0, 1.0).astype(np.float32), _peer_only(members)
+    assert weights is not None
     out = sum(float(w) * m for w, m in zip(weights, members, strict=True) if m is not None)
     if not np.all(np.isfinite(out)):  # a member failed on this image: keep the image itself
         weights = np.zeros(len(members))
@@ -346,55 +399,6 @@ def _solve_sure(system: list, sigma: float) -> np.ndarray:
     return weights
 
 
-#: Share (and least number) of values exactly at an end of the range for that end to count as
-#: clipped: an image whose darkest or brightest level is a lone pixel or two is not.
-CLIPPED_SHARE = 1e-3
-CLIPPED_COUNT = 16
-
-
-def clipped_ends(unit: np.ndarray) -> tuple[bool, bool]:
-    """Whether the noise of a unit-range image was clipped at 0 and at 1 (many values exactly there)."""
-    least = max(CLIPPED_COUNT, CLIPPED_SHARE * unit.size)
-    return bool(np.sum(unit <= 0) > least), bool(np.sum(unit >= 1) > least)
-
-
-def clipped_mean_table(
-    sigma: float, low: bool, high: bool, points: int = 2049
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, g(x))`` for ``g(x) = E[clip(x + n)]``, ``n ~ N(0, sigma^2)``, clipped at 0 and/or 1.
-
-    A denoiser averages clipped noisy values, so where an image saturates it estimates ``g(x)``,
-    not the clean value ``x``: 0.4 sigma too bright at a true 0 (Foi 2009, "Clipped noisy images:
-    heteroskedastic modeling and practical denoising"). ``g`` increases strictly, so ``x`` is read
-    back from the table by interpolation (:func:`declip`). Sampled on ``[-4 sigma, 1 + 4 sigma]``.
-    """
-    from scipy.special import ndtr
-
-    x = np.linspace(-4 * sigma, 1 + 4 * sigma, points)
-    a, b = -x / sigma, (1 - x) / sigma
-
-    def pdf(t: np.ndarray) -> np.ndarray:
-        return np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
-
-    if low and high:
-        g = x * (ndtr(b) - ndtr(a)) + sigma * (pdf(a) - pdf(b)) + (1 - ndtr(b))
-    elif low:
-        g = x * (1 - ndtr(a)) + sigma * pdf(a)
-    elif high:
-        g = x * ndtr(b) - sigma * pdf(b) + (1 - ndtr(b))
-    else:
-        g = x.copy()
-    return x, g
-
-
-def declip(values: np.ndarray, sigma: float, low: bool, high: bool) -> np.ndarray:
-    """Clean values from denoised ones where the noise was clipped (inverse of :func:`clipped_mean_table`)."""
-    if sigma <= 0 or not (low or high):
-        return values
-    x, g = clipped_mean_table(sigma, low, high)
-    return np.clip(np.interp(values, g, x), 0.0, 1.0).astype(values.dtype)
-
-
 def biharmonic_guide(unit: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """Biharmonic filling of the ``missing`` pixels of a ``(C, Y, X)`` image (known pixels kept)."""
     from skimage.restoration import inpaint_biharmonic
@@ -412,7 +416,11 @@ FILL_REFINEMENTS = ((5, 0.03, 0.01), (10, 0.05, 0.005), (20, 0.05, 0.002))
 
 
 def fill_candidates(
-    unit: np.ndarray, unseen: np.ndarray, needed: np.ndarray | None = None
+    unit: np.ndarray,
+    unseen: np.ndarray,
+    needed: np.ndarray | None = None,
+    budget: TimeBudget | None = None,
+    again: bool = False,
 ) -> list[np.ndarray | None]:
     """Biharmonic filling of the ``unseen`` pixels, and its refinements (:data:`FILL_REFINEMENTS`).
 
@@ -420,13 +428,28 @@ def fill_candidates(
     puts the known pixels back after every pass, so patches found elsewhere in the image sharpen
     the filling where a smooth interpolation blurs edges and texture. ``needed``: which
     refinements to compute (``None``: all); the others are ``None``.
+
+    With a ``budget``, a refinement is left out (``None``) when Stop is pressed, or when, from
+    the time its passes have taken so far, it would not end before the deadline; with ``again``
+    it must also leave time to be computed once more, with biharmonic filling, afterwards (the
+    returned image's fill, from all known pixels). Biharmonic filling is always computed.
     """
+    started = time.perf_counter()
     base = biharmonic_guide(unit, unseen)
+    base_seconds = time.perf_counter() - started
     known = ~unseen
 
-    def refine(iterations: int, first: float, last: float) -> np.ndarray:
+    def refine(iterations: int, first: float, last: float) -> np.ndarray | None:
         x = base.copy()
-        for sigma in np.geomspace(first, last, iterations):
+        began = time.perf_counter()
+        for done, sigma in enumerate(np.geomspace(first, last, iterations)):
+            if budget is not None:
+                per_pass = (time.perf_counter() - began) / done if done else 0.0
+                rest = per_pass * (iterations - done)
+                if again:
+                    rest += per_pass * iterations + base_seconds
+                if not budget.allows(rest):
+                    return None
             x = nlm_guide(x, float(sigma), 0.8, 5, 6)
             x[:, known] = unit[:, known]
         return x
@@ -449,11 +472,13 @@ def fit_fill_weights(
     Least squares on the held-out values. The blend replaces biharmonic filling (the first
     candidate) only when it is significantly better on held-out pixels whose weights were fitted
     on the other half of them (cross-fitted; a one-sided test at two standard errors), so where
-    the evidence is weak biharmonic filling comes back.
+    the evidence is weak biharmonic filling comes back. Candidates not computed (``None``) get
+    weight 0.
     """
     plain = np.zeros(len(candidates))
     plain[0] = 1.0
-    if held.sum() < 8:
+    present = np.array([c is not None for c in candidates])
+    if held.sum() < 8 or present.sum() < 2:
         return plain
     design = np.stack([c[:, held].ravel() for c in candidates if c is not None], axis=1).astype(np.float64)
     target = unit[:, held].ravel().astype(np.float64)
@@ -468,7 +493,9 @@ def fit_fill_weights(
     diff = (crossed - target) ** 2 - (design[:, 0] - target) ** 2
     if diff.mean() + 2.0 * diff.std() / np.sqrt(diff.size) >= 0:
         return plain
-    return fit(np.ones(target.size, bool))
+    weights = np.zeros(len(candidates))
+    weights[present] = fit(np.ones(target.size, bool))  # candidates left out weigh nothing
+    return weights
 
 
 def blend_fills(candidates: list[np.ndarray | None], weights: np.ndarray) -> np.ndarray:

@@ -6,12 +6,13 @@ import contextlib
 import time
 from collections.abc import Callable, Generator
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
 from .adam import FusedAdam, fused_adam_available
+from .budget import StopFlag, TimeBudget
 from .devices import configure_cpu_threads, resolve_device
 from .snapshot import EXPECTATION_AFTER_STEPS, EXPECTATION_SECONDS, Snapshot
 from .stopping import HeldOutStop, WindowedVariance
@@ -46,14 +47,6 @@ class NonFiniteLossError(FloatingPointError):
     def __init__(self, message: str, snapshot: Snapshot | None) -> None:
         super().__init__(message)
         self.snapshot = snapshot
-
-
-class StopFlag(Protocol):
-    """Anything with ``is_set()``, e.g. :class:`threading.Event`."""
-
-    def is_set(self) -> bool:
-        """Whether the run should stop."""
-        ...
 
 
 def cpu_has_native_bf16() -> bool:
@@ -179,7 +172,9 @@ def optimise(
     task
         The problem (see :class:`~napari_doubledip.core.tasks.base.Task`).
     steps, max_seconds
-        Caps on steps and wall time; with neither, the task's ``default_steps`` apply.
+        Caps on steps and wall time; with neither, the task's ``default_steps`` apply. A step
+        that would end past ``max_seconds`` (by the last step's time) is not started, and
+        optional set-up work asks the time left first (:class:`~napari_doubledip.core.budget.TimeBudget`).
     early_stop
         Use the task's stopping rule and the windowed-variance rule.
     device
@@ -220,7 +215,10 @@ def optimise(
     dev = resolve_device(device)
     threads_used = configure_cpu_threads(threads) if dev.type == "cpu" else None
     amp = _autocast_dtype(precision, dev)
-    ctx = RunContext(device=dev, seed=int(seed), generator=make_generator(dev, seed), autocast_dtype=amp)
+    budget = TimeBudget(stop=stop, deadline=None if max_seconds is None else t0 + max_seconds)
+    ctx = RunContext(
+        device=dev, seed=int(seed), generator=make_generator(dev, seed), autocast_dtype=amp, budget=budget
+    )
     try:
         task.setup(ctx)
         groups = task.param_groups()
@@ -308,6 +306,7 @@ def optimise(
             )
 
         first_step_at: float | None = None
+        last_step_seconds = 0.0
         start = task.start_outputs()
         if start is not None and not (stop is not None and stop.is_set()):
             # the outputs as they stand before the first step (e.g. the classical estimate a
@@ -323,11 +322,14 @@ def optimise(
             if steps is not None and step >= steps:
                 reason = "steps"
                 break
-            if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
+            if max_seconds is not None and time.perf_counter() - t0 + last_step_seconds >= max_seconds:
+                # out of time, or the next step would end past it (a step on a large frame can
+                # take seconds on a CPU)
                 reason = "time"
                 break
+            step_began = time.perf_counter()
             if first_step_at is None:
-                first_step_at = time.perf_counter()
+                first_step_at = step_began
             optimizer.zero_grad(set_to_none=True)
             with autocast():
                 out = task.forward()
@@ -373,6 +375,7 @@ def optimise(
                     if exhausted:
                         reason = "early-stop"
                         use_best = True
+            last_step_seconds = time.perf_counter() - step_began  # with its held-out checks
             if step % flush_every == 0 or reason is not None:
                 flush()
                 if early_stop and reason is None:

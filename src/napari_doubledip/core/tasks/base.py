@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 import numpy as np
 import torch
 
+from ..budget import TimeBudget
 from ..conversion import ImageLayout, check_image, from_unit, pad_amounts
 from ..network import NetConfig, SkipNet, resolve_net_config
 from ..options import TaskOptions
@@ -54,12 +55,17 @@ class Result:
 
 @dataclass(frozen=True)
 class RunContext:
-    """Where and how a task runs: device, seed, random generator, autocast dtype."""
+    """Where and how a task runs: device, seed, random generator, autocast dtype, time budget.
+
+    ``budget`` is what optional set-up work asks before it starts (see
+    :class:`~napari_doubledip.core.budget.TimeBudget`).
+    """
 
     device: torch.device
     seed: int
     generator: torch.Generator
     autocast_dtype: torch.dtype | None = None
+    budget: TimeBudget = TimeBudget()
 
     def randn(self, *shape: int) -> torch.Tensor:
         """Seeded standard normal noise on the run's device."""

@@ -9,9 +9,8 @@ import numpy as np
 import torch
 
 from ...registry.denoise import DenoiseOptions
+from ..clipping import clipped_ends, declip
 from ..guides import (
-    clipped_ends,
-    declip,
     estimate_noise_sigma,
     estimate_noise_sigma_unclipped,
     fill_from_neighbours,
@@ -70,13 +69,16 @@ class DenoiseTask(ImageReconstructionTask):
         ``"sure"``: the SURE-weighted blend of non-local means at several strengths and patch
         sizes and wavelet shrinkage (:func:`~napari_doubledip.core.guides.sure_blend`), its
         weights fitted on the first call (the image without its held-out pixels) and reused
-        for the returned image; ``"nlm"``: scikit-image's non-local means.
+        for the returned image; ``"nlm"``: scikit-image's non-local means. Where Stop or the
+        time budget cuts the blend short, its non-local-means member alone.
         """
         sigma = self.noise_sigma_unit
         filled = fill_from_neighbours(unit, unseen, noise_sigma=sigma, seed=self.ctx.seed)
         if self.guide_name == "nlm":
             return nlm_guide(filled, sigma)
-        guide, self.blend_weights = sure_blend(filled, sigma, self.ctx.seed, self.blend_weights)
+        guide, self.blend_weights = sure_blend(
+            filled, sigma, self.ctx.seed, self.blend_weights, budget=self.ctx.budget
+        )
         return guide
 
     def setup(self, ctx: RunContext) -> None:

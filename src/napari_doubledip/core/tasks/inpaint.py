@@ -75,6 +75,8 @@ class InpaintTask(ImageReconstructionTask):
         self.unit, self.layout = to_unit(image, range_from=~self.missing)
         self.fill_weights: np.ndarray | None = None
         self.fill_fold_score: float | None = None
+        #: Whether Stop or the time budget left out part of the fill (biharmonic filling alone then)
+        self.setup_cut = False
 
     @classmethod
     def check_inputs(cls, image: Any, *others: Any, options: Any) -> None:
@@ -96,18 +98,24 @@ class InpaintTask(ImageReconstructionTask):
         those few pixels do not confirm the blend, it is judged again by cross-validation over
         all the other known pixels (:func:`~napari_doubledip.core.fill_folds.cross_validated_fill_weights`,
         the held-out pixels still unseen), and biharmonic filling alone comes back where that
-        does not confirm it either.
+        does not confirm it either. Refinements the run's time budget has no room for, or that
+        Stop interrupts, are left out (:func:`~napari_doubledip.core.guides.fill_candidates`).
         """
         if self.guide_name == "biharmonic":
             return biharmonic_guide(unit, unseen)
+        budget = self.ctx.budget
         if self.fill_weights is None:
-            candidates = fill_candidates(unit, unseen)
             held = unseen & ~self.missing
+            # the refinements must leave time to be made again for the returned image's fill
+            candidates = fill_candidates(unit, unseen, budget=budget, again=bool(held.any()))
+            self._note_cut(candidates)
             self.fill_weights = fit_fill_weights(candidates, unit, held, self.ctx.seed)
-            if _plain(self.fill_weights):
+            if _plain(self.fill_weights) and not self.setup_cut:
                 self.fill_weights, self.fill_fold_score = cross_validated_fill_weights(
-                    unit, unseen, self.ctx.seed
+                    unit, unseen, self.ctx.seed, budget=budget
                 )
+                if self.fill_fold_score is None:
+                    self.setup_cut = True
             if held.any() and self.fill_fold_score is not None and not _plain(self.fill_weights):
                 # only the folds could confirm the blend: the held-out pixels are too few to also
                 # confirm the generator against it, so it must beat biharmonic filling (the peer)
@@ -118,8 +126,17 @@ class InpaintTask(ImageReconstructionTask):
                 assert peer is not None  # biharmonic filling is always computed
                 self._peer_held_errors = self._held_out_errors(self._padded(peer))
         else:  # the returned image: only the refinements the weights use
-            candidates = fill_candidates(unit, unseen, needed=self.fill_weights != 0)
+            candidates = fill_candidates(unit, unseen, needed=self.fill_weights != 0, budget=budget)
+            if self._note_cut(candidates, self.fill_weights != 0):
+                # Stop (or the deadline) came first: biharmonic filling from all known pixels
+                self.fill_weights = np.eye(len(candidates))[0]
         return blend_fills(candidates, self.fill_weights)
+
+    def _note_cut(self, candidates: list[np.ndarray | None], needed: np.ndarray | None = None) -> bool:
+        """Whether the budget left out a fill candidate that was ``needed`` (``None``: all); noted."""
+        cut = any(c is None and (needed is None or needed[i]) for i, c in enumerate(candidates))
+        self.setup_cut = self.setup_cut or cut
+        return cut
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """The filled image; with ``keep_known`` the known pixels are the input's own, exactly."""
@@ -144,4 +161,5 @@ class InpaintTask(ImageReconstructionTask):
                 if self.fill_fold_score is not None
                 else {}
             ),
+            **({"setup_cut": "fill refinements left out (stop or time budget)"} if self.setup_cut else {}),
         }
