@@ -8,10 +8,9 @@ import torch
 
 import napari_doubledip as dd
 from napari_doubledip.core import loop
-from napari_doubledip.core.clipping import clipped_ends, declip
+from napari_doubledip.core.clipping import clipped_ends, declip, estimate_noise_sigma_unclipped
 from napari_doubledip.core.guides import (
     estimate_noise_sigma,
-    estimate_noise_sigma_unclipped,
     fill_from_neighbours,
     holdout_mask,
     nlm_guide,

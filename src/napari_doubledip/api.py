@@ -24,8 +24,18 @@ from .core.conversion import image_list
 from .core.loop import Snapshot, optimise, run_to_end
 from .core.options import check_number
 from .core.tasks.base import Result, Task
+from .stack_runs import stream_frames
 
-__all__ = ["check_request", "check_run_options", "function", "run", "run_task", "stream", "stream_task"]
+__all__ = [
+    "check_request",
+    "check_run_options",
+    "function",
+    "run",
+    "run_task",
+    "stream",
+    "stream_frames",
+    "stream_task",
+]
 
 #: Keyword options that belong to the optimisation loop rather than to a task.
 LOOP_OPTIONS = frozenset(inspect.signature(optimise).parameters) - {"task"}

@@ -235,11 +235,12 @@ class RunPlan:
 
         api.check_request(self.spec, *self._args(position), **self.options)
 
-    def stream(self, position: int) -> Generator:
-        """The api stream of frame number ``position`` (builds, and so validates, its task: on the worker)."""
+    def stream_frames(self) -> Generator:
+        """The api stream of every frame (:func:`~napari_doubledip.api.stream_frames`; builds, and so validates, their tasks: on the worker)."""
         from .. import api
 
-        return getattr(api, self.spec.stream)(*self._args(position), **self.options)
+        frames = [self._args(position) for position in range(len(self.frames))]
+        return api.stream_frames(self.spec, frames, **self.options)
 
 
 def build_plan(spec: TaskEntry, form: Any, world_point: Sequence[float], stop: threading.Event) -> RunPlan:
@@ -335,10 +336,12 @@ def private_outputs(snapshot: Any) -> Any:
 
 
 def run_frames(plan: RunPlan, stop: threading.Event) -> Generator[tuple[int, Any], None, list]:
-    """Worker body: build each frame's task and run it, one after the other, yielding ``(frame position, snapshot)``.
+    """Worker body: build the frames' tasks and run them, yielding ``(frame position, snapshot)``.
 
-    Building a task converts its inputs and checks them fully (the GUI thread only made the
-    cheap checks of :meth:`RunPlan.check`): what fails here reaches the widget as an error.
+    Frames run one after the other, or side by side on one grouped net where they batch (on a
+    GPU, see :func:`~napari_doubledip.api.stream_frames`). Building a task converts its inputs
+    and checks them fully (the GUI thread only made the cheap checks of :meth:`RunPlan.check`):
+    what fails here reaches the widget as an error.
 
     Returns the list of the frames' results (fewer than the frames when stopped).
 
@@ -348,22 +351,16 @@ def run_frames(plan: RunPlan, stop: threading.Event) -> Generator[tuple[int, Any
         Wrapping whatever the engine raised (superqt's worker takes a bare ``RuntimeError``,
         such as torch's out-of-memory error, for a deleted worker and ends without a signal).
     """
-    results = []
     try:
-        for position in range(len(plan.frames)):
-            if position and stop.is_set():
-                break
-            stream = plan.stream(position)
-            while True:
-                try:
-                    snapshot = next(stream)
-                except StopIteration as end:
-                    results.append(end.value)
-                    break
-                yield position, private_outputs(snapshot)
+        stream = plan.stream_frames()
+        while True:
+            try:
+                position, snapshot = next(stream)
+            except StopIteration as end:
+                return list(end.value)
+            yield position, private_outputs(snapshot)
     except Exception as exc:
         raise RunFailed(exc) from exc
-    return results
 
 
 @dataclass

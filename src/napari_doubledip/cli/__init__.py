@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from .console import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .jobs import read_binary as _read_binary  # noqa: F401 - the old name, still used
-from .jobs import run_job
+from .jobs import run_frame_jobs, run_job
 from .parser import build_parser, parse_frames, parse_region
 from .plan import Job, Plan, plan_batch
 
@@ -33,6 +33,7 @@ __all__ = [
     "parse_frames",
     "parse_region",
     "plan_batch",
+    "run_frame_jobs",
     "run_job",
 ]
 

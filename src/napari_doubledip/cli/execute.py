@@ -18,7 +18,7 @@ from .parser import DEFAULT_THREADS
 from .plan import Job, Plan, Stack, plan_batch
 from .sidecar import provenance, run_record, write_json
 
-__all__ = ["check_output_folder", "clean_stale_parts", "run_batch"]
+__all__ = ["check_output_folder", "clean_stale_parts", "frame_groups", "run_batch"]
 
 
 def _run_job(job: Job) -> dict[str, Any]:
@@ -57,13 +57,53 @@ class _Reporter:
             say(f"{head} FAILED {res['label']}: {first_line(res.get('error'))}")
 
 
+def frame_groups(jobs: list[Job], local: bool) -> list[list[Job]]:
+    """``jobs`` in runs: the frames of a stack that run together (``--batch-frames``), else one by one.
+
+    ``--batch-frames N`` groups up to N consecutive frames of a stack; ``auto`` groups a stack's
+    frames when they run here (``local``) on a CUDA GPU, whose memory then decides how many run
+    side by side (:func:`~napari_doubledip.api.stream_frames`); elsewhere frames run one by one.
+    """
+    groups: list[list[Job]] = []
+    for job in jobs:
+        size = job.batch_frames
+        if size == "auto":
+            size = len(jobs) if (local and job.stack is not None and _runs_on_cuda(job)) else 1
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and job.stack is not None
+            and last[0].stack == job.stack
+            and len(last) < int(size)
+        ):
+            last.append(job)
+        else:
+            groups.append([job])
+    return groups
+
+
+def _runs_on_cuda(job: Job) -> bool:
+    from ..core.devices import resolve_device
+
+    try:
+        return resolve_device(job.options.get("device", "auto")).type == "cuda"
+    except ValueError:
+        return False
+
+
 def _run_in_process(jobs: list[Job], reporter: _Reporter) -> None:
+    from .. import cli
+
     torch = sys.modules.get("torch")  # called from Python: leave torch's thread count as it was
     threads_before = torch.get_num_threads() if torch is not None else None
     try:
-        for job in jobs:
-            reporter.start(job)
-            reporter.finish(_run_job(job))
+        for group in frame_groups(jobs, local=True):
+            reporter.start(group[0])
+            if len(group) == 1:
+                reporter.finish(_run_job(group[0]))
+                continue
+            for res in cli.run_frame_jobs(group):
+                reporter.finish(res)
     finally:
         torch = sys.modules.get("torch")
         if threads_before is not None and torch.get_num_threads() != threads_before:
@@ -144,20 +184,24 @@ def _run_on_dask(jobs: list[Job], reporter: _Reporter, client: Any, cluster: Any
     futures = []
     try:
         by_key = {}
-        for i, job in enumerate(jobs):
-            fut = client.submit(cli.run_job, job, key=f"napari-doubledip-{i}-{job.name}", pure=False)
-            by_key[fut.key] = job
+        for i, group in enumerate(frame_groups(jobs, local=False)):
+            call = cli.run_job if len(group) == 1 else cli.run_frame_jobs
+            what = group[0] if len(group) == 1 else group
+            fut = client.submit(call, what, key=f"napari-doubledip-{i}-{group[0].name}", pure=False)
+            by_key[fut.key] = group
             futures.append(fut)
         if not reporter.quiet:
             say(f"submitted {len(futures)} jobs to {client.scheduler.address}")
         for fut in as_completed(futures):
-            job = by_key[fut.key]
+            group = by_key[fut.key]
             try:
                 res = fut.result()
+                done = res if isinstance(res, list) else [res]
             except Exception as exc:  # a worker died, the job was lost, ...
-                res = {"name": job.name, "label": job.label, "status": "failed"}
-                res["error"] = f"{type(exc).__name__}: {exc}"
-            reporter.finish(res)
+                error = f"{type(exc).__name__}: {exc}"
+                done = [{"name": j.name, "label": j.label, "status": "failed", "error": error} for j in group]
+            for one in done:
+                reporter.finish(one)
     except KeyboardInterrupt:
         say("interrupted: cancelling the outstanding jobs ...")
         client.cancel(futures, force=True)

@@ -11,7 +11,7 @@ from .console import fmt_seconds, say
 from .plan import NOT_STACK_AXES, Job
 from .sidecar import numerics_record, provenance, run_record, write_json
 
-__all__ = ["JobProgress", "read_binary", "read_hints", "read_input", "run_job"]
+__all__ = ["JobProgress", "read_binary", "read_hints", "read_input", "run_frame_jobs", "run_job"]
 
 
 class JobProgress:
@@ -192,10 +192,8 @@ def crop_region(arr: Any, region: list[int | None], what: str) -> Any:
     return arr[slice(y0, y1), slice(x0, x1)]
 
 
-def _call_task(job: Job, callback: Any) -> Any:
-    """Read the job's inputs and run its task; return the result."""
-    from .. import api
-
+def _job_inputs(job: Job) -> tuple[registry.TaskEntry, list[Any], dict[str, Any]]:
+    """Read the job's inputs: its task's entry, positional inputs and keyword options."""
     entry = registry.get(job.task)
     opts = dict(job.options)
     opts["device"] = _worker_device(opts.get("device", "auto"))
@@ -219,6 +217,14 @@ def _call_task(job: Job, callback: Any) -> Any:
             y0, x0, y1, x1 = opts[box]
             opts[box] = [y0 - rows.start, x0 - cols.start, y1 - rows.start, x1 - cols.start]
     inputs = [images] if entry.aux is None else [images, aux]
+    return entry, inputs, opts
+
+
+def _call_task(job: Job, callback: Any) -> Any:
+    """Read the job's inputs and run its task; return the result."""
+    from .. import api
+
+    entry, inputs, opts = _job_inputs(job)
     return api.run(entry, *inputs, callback=callback, **opts)
 
 
@@ -240,6 +246,55 @@ def file_arrays(entry: registry.TaskEntry, outputs: dict[str, Any]) -> dict[str,
     return arrays
 
 
+def _finish_job(job: Job, result: Any, outputs: dict[str, Any], t0: float, started: Any) -> dict[str, Any]:
+    """Write a finished job's outputs and then its sidecar; its summary line's values."""
+    from .._io import write_image
+
+    arrays = file_arrays(registry.get(job.task), outputs)
+    written = [str(write_image(path, arrays[key])) for key, path in job.outputs.items()]
+    params = dict(result.params)
+    seconds = time.perf_counter() - t0
+    sidecar = {
+        "task": job.task,
+        "inputs": job.inputs,
+        "frame": job.frame,
+        **({"region": job.region} if job.region is not None else {}),
+        "outputs": {k: Path(v).name for k, v in job.outputs.items()},
+        "parameters": {**job.options, **job.aux},
+        **run_record(params, job.options.get("seed")),
+        "numerics": numerics_record(params),
+        "result": result.record(),
+        "run_params": params,
+        **provenance("started", started),
+        "seconds": round(seconds, 3),
+        "request": job.request,
+    }
+    write_json(Path(job.sidecar), sidecar)
+    return {
+        "name": job.name,
+        "label": job.label,
+        "status": "done",
+        "seconds": seconds,
+        "steps_run": params.get("steps_run"),
+        "stop_reason": params.get("stop_reason"),
+        "loss": (params.get("final_losses") or {}).get("total"),
+        "device": params.get("device"),
+        "outputs": written,
+    }
+
+
+def _failed(job: Job, exc: BaseException, t0: float) -> dict[str, Any]:
+    from ..core.memory import explain_error
+
+    return {
+        "name": job.name,
+        "label": job.label,
+        "status": "failed",
+        "error": explain_error(exc),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 def run_job(job: Job) -> dict[str, Any]:
     """Run one planned job: read its inputs, optimise, write its outputs and then its sidecar.
 
@@ -248,47 +303,49 @@ def run_job(job: Job) -> dict[str, Any]:
     """
     import datetime as _dt
 
-    from .._io import write_image
-
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
-    summary: dict[str, Any] = {"name": job.name, "label": job.label, "status": "failed"}
     try:
         progress = JobProgress(job.name, job.progress_every)
         result = _call_task(job, progress)
-        arrays = file_arrays(registry.get(job.task), progress.outputs)
-        written = [str(write_image(path, arrays[key])) for key, path in job.outputs.items()]
-        params = dict(result.params)
-        seconds = time.perf_counter() - t0
-        sidecar = {
-            "task": job.task,
-            "inputs": job.inputs,
-            "frame": job.frame,
-            **({"region": job.region} if job.region is not None else {}),
-            "outputs": {k: Path(v).name for k, v in job.outputs.items()},
-            "parameters": {**job.options, **job.aux},
-            **run_record(params, job.options.get("seed")),
-            "numerics": numerics_record(params),
-            "result": result.record(),
-            "run_params": params,
-            **provenance("started", started),
-            "seconds": round(seconds, 3),
-            "request": job.request,
-        }
-        write_json(Path(job.sidecar), sidecar)
-        summary.update(
-            status="done",
-            seconds=seconds,
-            steps_run=params.get("steps_run"),
-            stop_reason=params.get("stop_reason"),
-            loss=(params.get("final_losses") or {}).get("total"),
-            device=params.get("device"),
-            outputs=written,
-        )
+        return _finish_job(job, result, progress.outputs, t0, started)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as exc:  # reported by name (out of memory: with advice); the batch goes on
-        from ..core.memory import explain_error
+        return _failed(job, exc, t0)
 
-        summary.update(error=explain_error(exc), seconds=time.perf_counter() - t0)
-    return summary
+
+def run_frame_jobs(jobs: list[Job]) -> list[dict[str, Any]]:
+    """Run the frame jobs of one stack together (:func:`~napari_doubledip.api.stream_frames`): side by side where they batch.
+
+    Each frame's outputs and sidecar are written as :func:`run_job` writes them; a failure fails
+    every frame of the call. Works in-process and on dask workers.
+    """
+    import datetime as _dt
+
+    from .. import api
+
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.perf_counter()
+    try:
+        read = [_job_inputs(job) for job in jobs]
+        entry, _inputs, opts = read[0]
+        progress = [JobProgress(job.name, job.progress_every) for job in jobs]
+        stream = api.stream_frames(
+            entry, [inputs for _e, inputs, _o in read], batch_frames=jobs[0].batch_frames, **opts
+        )
+        while True:
+            try:
+                position, snapshot = next(stream)
+            except StopIteration as end:
+                results = end.value
+                break
+            progress[position](snapshot)
+        return [
+            _finish_job(job, result, watch.outputs, t0, started)
+            for job, result, watch in zip(jobs, results, progress, strict=True)
+        ]
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:
+        return [_failed(job, exc, t0) for job in jobs]

@@ -13,7 +13,29 @@ from typing import Any
 from .. import registry
 from ..core.options import NET_PRESETS, OptionInfo
 
-__all__ = ["DEFAULT_THREADS", "api_options", "build_parser", "parse_frames", "parse_region"]
+__all__ = [
+    "DEFAULT_THREADS",
+    "api_options",
+    "build_parser",
+    "parse_batch_frames",
+    "parse_frames",
+    "parse_region",
+]
+
+
+def parse_batch_frames(text: str) -> int | str:
+    """Parse ``--batch-frames``: ``"auto"`` or a positive whole number."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"--batch-frames takes 'auto' or a positive whole number, got {text!r}"
+        )
+    return value
 
 
 def parse_frames(text: str) -> slice | int | None:
@@ -208,6 +230,14 @@ def _task_options(p: argparse.ArgumentParser, entry: registry.TaskEntry) -> None
             default=False,
             metavar="all|N|A:B",
             help="run frames of (T,Y,X[,C]) stacks as separate jobs and reassemble the stack (TIFF)",
+        )
+        own.add_argument(
+            "--batch-frames",
+            type=parse_batch_frames,
+            default="auto",
+            metavar="auto|N",
+            help="with --frames, run up to N frames of a stack side by side on one grouped net; auto: on a"
+            " CUDA GPU as many as its memory holds, one at a time on a CPU (denoise, inpaint; default auto)",
         )
         own.add_argument(
             "--region",

@@ -44,6 +44,8 @@ class Job:
         ``--axes``: the input TIFFs' axes, overriding their metadata (``None``: the file's own).
     region
         ``--region``: ``[y0, y1, x0, x1]`` slice bounds of the part of each image to run on.
+    batch_frames
+        ``--batch-frames``: how many frames of a stack run side by side (``"auto"`` or a number).
     """
 
     task: str
@@ -61,6 +63,7 @@ class Job:
     progress_every: float = 0.0
     axes: str | None = None
     region: list[int | None] | None = None
+    batch_frames: int | str = "auto"
 
     def __getitem__(self, key: str) -> Any:
         """``job["name"]``: attribute access under its old dict spelling."""
@@ -284,6 +287,9 @@ class _Planner:
         self._device_kind: str | None | bool = False  # not asked yet
         # what decides the numerics is part of the request: a rerun with other settings recomputes
         numerics = {"threads": args.threads, "precision": getattr(args, "precision", "auto")}
+        self.batch_frames = getattr(args, "batch_frames", "auto")
+        if self.batch_frames != "auto":  # frames side by side share a grouped net: other numerics
+            numerics["batch_frames"] = self.batch_frames
         self.common = {"options": dict(self.opts), "task": args.task, "numerics": numerics}
         if self.axes is not None:
             self.common["axes"] = self.axes
@@ -327,6 +333,7 @@ class _Planner:
         job.threads = self.args.threads
         job.axes = self.axes
         job.region = self.region
+        job.batch_frames = self.batch_frames
         job.progress_every = 0.0 if self.args.quiet else self.args.progress_every
         if not self.args.overwrite and sidecar_matches(
             Path(job.sidecar), job.request, list(job.outputs.values()), device_kind=self.device_kind

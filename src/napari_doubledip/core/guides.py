@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import ndimage
 
+from .clipping import away_from_clipping
 from .parallel import run_in_threads
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ __all__ = [
     "biharmonic_guide",
     "blend_fills",
     "estimate_noise_sigma",
-    "estimate_noise_sigma_unclipped",
     "fill_candidates",
     "fill_from_neighbours",
     "fit_fill_weights",
@@ -109,46 +109,6 @@ def estimate_noise_sigma(unit: np.ndarray) -> float:
     from skimage.restoration import estimate_sigma
 
     return float(np.mean(estimate_sigma(np.moveaxis(unit, 0, -1), channel_axis=-1)))
-
-
-def _away_from_clipping(unit: np.ndarray, sigma: float, size: int = 5) -> np.ndarray:
-    """``(C, Y, X)`` booleans: values whose local mean is over two ``sigma`` from 0 and from 1.
-
-    Where an image saturates, its noise is clipped: smaller than ``sigma`` and biased, so a noise
-    estimate or a risk estimate that assumes Gaussian noise must leave those values out.
-    """
-    mean = ndimage.uniform_filter(unit.astype(np.float32), (1, size, size), mode="mirror")
-    return _two_sigma_inside(mean, sigma)
-
-
-def _two_sigma_inside(mean: np.ndarray, sigma: float) -> np.ndarray:
-    """Where a local mean lies over two ``sigma`` inside [0, 1] (its noise not clipped)."""
-    return (mean > 2 * sigma) & (mean < 1 - 2 * sigma)
-
-
-def estimate_noise_sigma_unclipped(unit: np.ndarray) -> float:
-    """Gaussian noise standard deviation of a ``(C, Y, X)`` unit-range image that may saturate.
-
-    The median absolute value of the finest diagonal Haar coefficients (over 0.6745), taken only
-    where the local mean lies over two sigma inside [0, 1] (iterated from scikit-image's estimate):
-    where 8-bit photos saturate (15-18% of the values of the benchmark's photos at sigma = 25/255)
-    the clipped noise made scikit-image's estimate 10-20% low (22.5 for 25 on astronaut, 40.7 for
-    50) and every filter tuned by it under-smoothed; this one read 25.0-26.3 and 49.6-51.0.
-    Images with too few such values keep scikit-image's estimate.
-    """
-    sigma = estimate_noise_sigma(unit)
-    ny, nx = (unit.shape[1] // 2) * 2, (unit.shape[2] // 2) * 2
-    if ny < 2 or nx < 2:
-        return sigma
-    v = unit[:, :ny, :nx].astype(np.float32)
-    diagonal = np.abs(v[:, 0::2, 0::2] - v[:, 0::2, 1::2] - v[:, 1::2, 0::2] + v[:, 1::2, 1::2]) / 2
-    mean = ndimage.uniform_filter(v, (1, 6, 6), mode="mirror")[:, 0::2, 0::2]
-    for _ in range(3):
-        inside = _two_sigma_inside(mean, sigma)
-        if inside.mean() < 0.1:
-            break
-        sigma = float(np.median(diagonal[inside]) / 0.6745)
-    return sigma
 
 
 def nlm_guide(
@@ -356,7 +316,7 @@ def _sure_system(
     eps = SURE_EPSILON * sigma
     shifted = [m for m in _blend_members((unit + eps * probe).astype(np.float32), sigma) if m is not None]
     # the risk is estimated on the values away from clipping (Gaussian noise there), or on all
-    inside = _away_from_clipping(unit, sigma)
+    inside = away_from_clipping(unit, sigma)
     if inside.mean() < 0.1:
         inside[:] = True
     probe = probe * inside

@@ -263,6 +263,31 @@ class SkipNet(nn.Module):
         self.body = _Level(config, 0, config.input_depth, n_nets)
         self.head = _ConvBlock(config.channels_up[0], out_channels, 1, n_nets, config, norm_act=False)
 
+    @classmethod
+    def stacked(cls, nets: list[SkipNet]) -> SkipNet:
+        """One grouped net holding copies of single ``nets`` of one architecture, in order.
+
+        Every parameter and BatchNorm statistic of a grouped net is laid out net-major, so net
+        ``t``'s share of each is a contiguous slice: the grouped net's output ``[:, t]`` for the
+        nets' inputs concatenated along channels is net ``t``'s own output, and each net trains
+        as it would alone (its parameters are its own; Adam works per parameter).
+        """
+        first = nets[0]
+        if any(
+            n.n_nets != 1 or n.config != first.config or n.out_channels != first.out_channels for n in nets
+        ):
+            raise ValueError("stacked() takes single nets of one architecture and output size")
+        device = next(first.parameters()).device
+        grouped = cls(first.config, first.out_channels, len(nets)).to(device)
+        with torch.no_grad():
+            singles = [dict(n.state_dict()) for n in nets]
+            for name, value in grouped.state_dict().items():
+                if name.endswith("num_batches_tracked"):
+                    value.copy_(singles[0][name])
+                    continue
+                value.view(len(nets), -1).copy_(torch.stack([s[name].reshape(-1) for s in singles]))
+        return grouped
+
     def zero_output(self) -> None:
         """Zero the last convolution, so that every net outputs 0 (before the sigmoid) until trained.
 

@@ -9,10 +9,9 @@ import numpy as np
 import torch
 
 from ...registry.denoise import DenoiseOptions
-from ..clipping import clipped_ends, declip
+from ..clipping import clipped_ends, declip, estimate_noise_sigma_unclipped
 from ..guides import (
     estimate_noise_sigma,
-    estimate_noise_sigma_unclipped,
     fill_from_neighbours,
     nlm_guide,
     sure_blend,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -11,10 +12,10 @@ import torch
 from ...registry.denoise import ReconstructionOptions
 from ..conversion import check_image, to_unit
 from ..guides import holdout_mask
-from ..network import resolve_net_config
+from ..network import SkipNet, resolve_net_config
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 
-__all__ = ["ImageReconstructionTask", "ImageResult", "weighted_mse"]
+__all__ = ["ImageReconstructionTask", "ImageResult", "drive_forward", "weighted_mse"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,37 @@ class ImageResult(Result):
     """
 
     image: np.ndarray = None  # type: ignore[assignment]
+
+
+def drive_forward(
+    calls: list[Generator[tuple[torch.Tensor, bool], torch.Tensor, dict[str, torch.Tensor]]], net: SkipNet
+) -> list[dict[str, torch.Tensor]]:
+    """Run the forward passes ``calls`` of one step (see :meth:`ImageReconstructionTask.forward_calls`) on ``net``.
+
+    With one call, ``net`` is its task's own; with several (the frames of a stack), ``net`` holds
+    one generator per call (:meth:`~napari_doubledip.core.network.SkipNet.stacked`) and every
+    net call of the step runs once for all of them, their inputs side by side.
+    """
+    requests = [next(call) for call in calls]
+    results: list[dict[str, torch.Tensor] | None] = [None] * len(calls)
+    while True:
+        grad = requests[0][1]
+        if any(r[1] != grad or r[0].shape != requests[0][0].shape for r in requests):
+            raise RuntimeError("the frames of a batch asked for different net calls")
+        x = requests[0][0] if len(requests) == 1 else torch.cat([r[0] for r in requests], dim=1)
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            y = net(x)
+        pending = []
+        for t, call in enumerate(calls):
+            try:
+                pending.append(call.send(y[:, t]))
+            except StopIteration as end:
+                results[t] = end.value
+        if not pending:
+            return [r for r in results if r is not None]
+        if len(pending) != len(calls):
+            raise RuntimeError("the frames of a batch asked for different net calls")
+        requests = pending
 
 
 def weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -257,27 +289,43 @@ class ImageReconstructionTask(Task):
         """The generator's parameters at the learning rate ``lr``."""
         return [{"params": list(self.net.parameters()), "lr": self.opts.lr}]
 
-    def _generate(self, z: torch.Tensor, window: tuple[slice, slice] | None) -> torch.Tensor:
-        """The generator's image for input ``z`` (on ``window`` of the frame, or all of it)."""
+    def _net_input(self, z: torch.Tensor, window: tuple[slice, slice] | None) -> torch.Tensor:
+        """The net's input for noise ``z`` on ``window`` of the frame (or all of it): with the guide beside it."""
         if self.guide is None or not self.guide_as_input:
-            return self.net(z)[:, 0]
+            return z
         guide = self.guide if window is None else self.guide[..., window[0], window[1]]
-        image = self.net(torch.cat([z, guide], dim=1))[:, 0]
-        return guide + image if self.guide_residual else image
+        return torch.cat([z, guide], dim=1)
 
-    def forward(self) -> dict[str, torch.Tensor]:
-        """One step's image (full frame), and on large images the patch the step trains on."""
+    def _net_output(self, y: torch.Tensor, window: tuple[slice, slice] | None) -> torch.Tensor:
+        """The image from the net's ``(1, C, y, x)`` output ``y`` (a residual is added to the guide)."""
+        if self.guide is None or not (self.guide_as_input and self.guide_residual):
+            return y
+        guide = self.guide if window is None else self.guide[..., window[0], window[1]]
+        return guide + y
+
+    def forward_calls(self) -> Generator[tuple[torch.Tensor, bool], torch.Tensor, dict[str, torch.Tensor]]:
+        """One step's forward pass as net calls: yields ``(net input, with gradient)``, is sent the net's output.
+
+        The image (full frame), and on large images the patch the step trains on. Written this
+        way so that the frames of a stack can share one grouped net (:func:`drive_forward`).
+        """
         if self.patch_size is None:
-            return {"image": self._generate(self.z.sample(), None)}
+            y = yield self._net_input(self.z.sample(), None), True
+            return {"image": self._net_output(y, None)}
         # a training step on a random patch; the full frame (the outputs) every few steps
         if self._full_frame is None or self._steps % self.full_frame_every == 0:
-            with torch.no_grad():
-                self._full_frame = self._generate(self.z.base, None).detach()
+            y = yield self._net_input(self.z.base, None), False
+            self._full_frame = self._net_output(y, None).detach()
         self._steps += 1
         window = self._random_window()
         z = self.z.sample(window)
         self._window = window
-        return {"image": self._full_frame, "patch": self._generate(z, window)}
+        y = yield self._net_input(z, window), True
+        return {"image": self._full_frame, "patch": self._net_output(y, window)}
+
+    def forward(self) -> dict[str, torch.Tensor]:
+        """One step's image (full frame), and on large images the patch the step trains on."""
+        return drive_forward([self.forward_calls()], self.net)[0]
 
     def start_outputs(self) -> dict[str, torch.Tensor] | None:
         """The guide: what a run stopped before its first step returns.
