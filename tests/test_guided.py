@@ -246,3 +246,28 @@ def test_fill_weights_keep_biharmonic_when_the_candidates_add_nothing():
     noise = [unit + rng.normal(0, 0.2, unit.shape).astype(np.float32) for _ in range(3)]
     weights = fit_fill_weights([unit * 0.9 + 0.05, *noise], unit, held, seed=0)
     assert weights.tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_sure_blend_has_no_overall_gain_on_a_bright_flat_patch():
+    """Weights fitted away from clipping on a bright flat patch once scaled it down by 6%."""
+    rng = np.random.default_rng(3)
+    clean = np.full((1, 64, 64), 0.82, np.float32)
+    noisy = np.round(np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1) * 255) / 255
+    sigma = estimate_noise_sigma_unclipped(noisy.astype(np.float32))
+    blend, weights = sure_blend(noisy.astype(np.float32), sigma, seed=0)
+    assert abs(weights.sum() - 1.0) < 1e-3
+    assert abs(float(blend.mean()) - 0.82) < 0.01
+
+
+def test_sure_blend_keeps_non_local_means_where_nearly_everything_is_clipped():
+    from napari_doubledip.core.guides import SURE_NLM_MEMBERS, SURE_PEER_MEMBER
+
+    rng = np.random.default_rng(4)
+    clean = np.zeros((1, 64, 64), np.float32)
+    clean[:, :, 32:] = 1.0  # black and white: the noise is clipped nearly everywhere
+    noisy = np.clip(clean + rng.normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
+    sigma = estimate_noise_sigma_unclipped(noisy)
+    blend, weights = sure_blend(noisy, sigma, seed=0)
+    assert weights[SURE_PEER_MEMBER] == 1.0 and weights.sum() == 1.0
+    h, p, d = SURE_NLM_MEMBERS[SURE_PEER_MEMBER]
+    np.testing.assert_array_equal(blend, np.clip(nlm_guide(noisy, sigma, h, p, d), 0, 1))

@@ -257,6 +257,11 @@ def sure_blend(
         identity[-1] = 1.0
         return np.clip(unit, 0.0, 1.0).astype(np.float32), identity
     # given weights: only the members they use (non-negative weights leave most at zero)
+    if weights is None and away_from_clipping(unit, sigma).mean() < SURE_INSIDE_MIN:
+        # nearly every value sits at a clipped end (a binary or saturated image): the noise there is
+        # not Gaussian and SURE misjudges the blend (0.3-0.4 dB under scikit-image's non-local
+        # means on such crops); that filter alone, then
+        weights = _peer_only([None] * (len(SURE_NLM_MEMBERS) + 2))
     needed = None if weights is None else np.asarray(weights) != 0
     members = _blend_members(unit, sigma, needed, budget)
     peer = members[SURE_PEER_MEMBER]
@@ -317,7 +322,7 @@ def _sure_system(
     shifted = [m for m in _blend_members((unit + eps * probe).astype(np.float32), sigma) if m is not None]
     # the risk is estimated on the values away from clipping (Gaussian noise there), or on all
     inside = away_from_clipping(unit, sigma)
-    if inside.mean() < 0.1:
+    if inside.mean() < SURE_INSIDE_MIN:
         inside[:] = True
     probe = probe * inside
     divergence = np.array(
@@ -331,13 +336,25 @@ def _sure_system(
     return gram, correlation, divergence, float(target @ target), float(target.size)
 
 
+#: Least share of values away from clipping for SURE to be estimated on them alone: a tile with
+#: fewer is judged on all its values; a whole image with fewer is not blended (its non-local-means
+#: member alone, :func:`sure_blend`).
+SURE_INSIDE_MIN = 0.1
+#: Whether the SURE weights must sum to one (an affine blend, no overall gain). Free non-negative
+#: weights summed to 0.98-1.05 and, fitted on the values away from clipping of a bright flat crop
+#: (the sky of camera, top left), scaled it down by 6%: 36.0 dB where non-local means gave 43.3;
+#: summing to one, 43.2, within 0.06 dB of the free weights on every other crop checked (BENCHMARKS.md).
+SURE_AFFINE = True
+
+
 def _solve_sure(system: list, sigma: float) -> np.ndarray:
     """The non-negative weights minimising SURE, or the single best member's if that goes wrong.
 
     Non-negative: unconstrained weights extrapolate (2.6 on one NLM strength, -1.4 on the next)
     and a few percent of error in the noise estimate then cost 1.3 dB (the 512^2 camera photo
     went from NLM's 28.95 to 27.6 dB); non-negative ones stayed within 0.05 dB of it or above
-    over sigma estimates from 24 to 26.4 (true: 25), at a loss of 0.0-0.1 dB elsewhere.
+    over sigma estimates from 24 to 26.4 (true: 25), at a loss of 0.0-0.1 dB elsewhere. Summing
+    to one (:data:`SURE_AFFINE`).
     """
     from scipy.optimize import nnls
 
@@ -351,7 +368,12 @@ def _solve_sure(system: list, sigma: float) -> np.ndarray:
     best = singles[min(range(len(gram)), key=lambda i: risk(singles[i]))]
     try:  # min w'Gw - 2 w'r over w >= 0  <=>  min |L'w - L^-1 r|^2 with G = L L'
         lower = np.linalg.cholesky(gram + 1e-9 * np.trace(gram) / len(gram) * np.eye(len(gram)))
-        weights, _ = nnls(lower.T, np.linalg.solve(lower, rhs))
+        design, target = lower.T, np.linalg.solve(lower, rhs)
+        if SURE_AFFINE:  # and sum(w) = 1, as a heavily weighted extra row
+            scale = np.sqrt(1e4 * np.trace(gram) / len(gram))
+            design = np.vstack([design, scale * np.ones(len(gram))])
+            target = np.append(target, scale)
+        weights, _ = nnls(design, target)
     except (np.linalg.LinAlgError, RuntimeError, ValueError):
         return best
     if not np.all(np.isfinite(weights)) or risk(weights) > risk(best):
