@@ -115,10 +115,50 @@ def test_present_sets_layers_within_its_time_budget_at_least_one():
     assert all(t.updated for t in state.targets)
 
 
+def test_opening_a_form_imports_no_torch():
+    """The form reads the entries' steps, options and nets without importing the engine (torch, 1-3 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from napari_doubledip import registry\n"
+        "from napari_doubledip._qt import task_form, task_widget, widgets\n"
+        "from napari_doubledip.core import preload\n"
+        "for e in registry.entries():\n"
+        "    e.default_steps, e.shown_options, e.default_net\n"
+        "assert task_form.device_choices(preload.devices_if_loaded()) == [('auto', 'auto'), ('cpu', 'cpu')]\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_registry_steps_are_the_engine_classes_default_steps():
+    for entry in registry.entries():
+        assert entry.steps == entry.task_class.default_steps, entry.name
+
+
 napari = pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
 from .test_widgets import click_run_and_wait, open_widget  # noqa: E402
+
+
+def test_the_device_choice_is_filled_in_once_torch_is_imported(viewer, qtbot, photo48, monkeypatch):
+    """The dock opens with 'auto' and 'cpu'; the devices are listed after the background import, the choice kept."""
+    from napari_doubledip.core import preload
+
+    loaded = {"devices": None}
+    monkeypatch.setattr(preload, "devices_if_loaded", lambda: loaded["devices"])
+    viewer.add_image(photo48[:32, :32].astype(np.float32), name="img")
+    widget = open_widget(viewer, "Denoise")
+    assert widget.device.choices == ("auto", "cpu") and widget.device.native.itemText(0) == "auto"
+    assert widget.device.value == "cpu" and widget._device_timer.isActive()
+    loaded["devices"] = ["cuda:0", "cpu"]
+    qtbot.waitUntil(lambda: not widget._device_timer.isActive(), timeout=5000)
+    assert widget.device.choices == ("auto", "cuda:0", "cpu")
+    assert widget.device.native.itemText(0) == "auto (cuda:0)" and widget.device.value == "cpu"
 
 
 def test_the_widget_builds_the_task_on_its_worker(viewer, qtbot, photo48, monkeypatch):

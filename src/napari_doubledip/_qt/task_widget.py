@@ -29,6 +29,10 @@ __all__ = ["StopOnQuitWorker", "TaskWidget", "explain_error"]
 
 #: The progress bar's range (per mille).
 PROGRESS_STEPS = 1000
+#: How long after the widget is made the background import starts (ms).
+PRELOAD_DELAY_MS = 100
+#: How often the widget looks whether torch is imported, to list the devices (ms).
+DEVICE_POLL_MS = 200
 #: How long one event-loop turn may spend setting output layers' data while a run goes on (s):
 #: small layers share a turn (and one repaint of the canvas), large ones get a turn each.
 PRESENT_BUDGET_S = 0.012
@@ -101,7 +105,19 @@ class TaskWidget(QWidget):
         self.destroyed.connect(self._stop.set)
         from ..core.preload import preload_in_background
 
-        preload_in_background()  # a first run's imports, paid before Run is pressed
+        # a first run's imports (torch too), paid before Run is pressed; started once the dock
+        # is in place (napari adds and lays it out after this returns: not beside the import)
+        QTimer.singleShot(PRELOAD_DELAY_MS, preload_in_background)
+        self._device_timer = QTimer(self)
+        self._device_timer.setInterval(DEVICE_POLL_MS)
+        self._device_timer.timeout.connect(self._fill_devices)
+        if not self.form.fill_devices():
+            self._device_timer.start()
+
+    def _fill_devices(self) -> None:
+        """List the devices once the background import has loaded torch (see :meth:`TaskForm.fill_devices`)."""
+        if self.form.fill_devices():
+            self._device_timer.stop()
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
