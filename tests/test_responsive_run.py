@@ -96,9 +96,11 @@ def test_present_sets_layers_within_its_time_budget_at_least_one():
     from napari_doubledip._qt.output_layers import OutputLayers
     from napari_doubledip._qt.run_model import OutputTarget
 
-    def staged(n):
+    def staged(n, hidden=()):
         targets = [
-            OutputTarget(spec=None, key=f"k{i}", layer=SimpleNamespace(data=None), source=None)
+            OutputTarget(
+                spec=None, key=f"k{i}", layer=SimpleNamespace(data=None, visible=i not in hidden), source=None
+            )
             for i in range(n)
         ]
         for i, target in enumerate(targets):
@@ -113,6 +115,30 @@ def test_present_sets_layers_within_its_time_budget_at_least_one():
     assert [t.updated for t in state.targets] == [True, False, False]
     assert OutputLayers.present(state, budget=0.0) and not OutputLayers.present(state, budget=0.0)
     assert all(t.updated for t in state.targets)
+
+
+def test_present_leaves_hidden_layers_for_later_while_a_run_goes_on():
+    """A hidden layer keeps its staged data during the run's rounds; it gets it when shown, or at the end."""
+    from types import SimpleNamespace
+
+    from napari_doubledip._qt.output_layers import OutputLayers
+    from napari_doubledip._qt.run_model import OutputTarget
+
+    targets = [
+        OutputTarget(spec=None, key=f"k{i}", layer=SimpleNamespace(data=None, visible=i == 0), source=None)
+        for i in range(3)
+    ]
+    for i, target in enumerate(targets):
+        target.latest, target.stale = np.full((2, 2), i), True
+    state = SimpleNamespace(targets=targets)
+    assert not OutputLayers.present(state, budget=10.0)  # a round: nothing visible left
+    assert [t.updated for t in targets] == [True, False, False]
+    assert targets[1].layer.data is None and targets[1].stale
+    targets[1].layer.visible = True  # shown by the user: the next round sets it
+    assert not OutputLayers.present(state, budget=10.0)
+    assert targets[1].layer.data is targets[1].latest and targets[2].layer.data is None
+    assert not OutputLayers.present(state)  # the run has ended: every layer gets its data
+    assert targets[2].layer.data is targets[2].latest and not any(t.stale for t in targets)
 
 
 def test_opening_a_form_imports_no_torch():
@@ -159,6 +185,32 @@ def test_the_device_choice_is_filled_in_once_torch_is_imported(viewer, qtbot, ph
     qtbot.waitUntil(lambda: not widget._device_timer.isActive(), timeout=5000)
     assert widget.device.choices == ("auto", "cuda:0", "cpu")
     assert widget.device.native.itemText(0) == "auto (cuda:0)" and widget.device.value == "cpu"
+
+
+def test_a_run_keeps_full_garbage_collections_short_and_lets_go_at_the_end(
+    viewer, qtbot, photo48, monkeypatch
+):
+    """While a run goes on the objects from before it are frozen (gc.freeze); after it, nothing is."""
+    import gc
+
+    from napari_doubledip._qt import collector
+
+    frozen: list[int] = []
+    from napari_doubledip._qt.task_widget import TaskWidget
+
+    original = TaskWidget._on_yielded
+
+    def recording(self, item):
+        frozen.append(gc.get_freeze_count())
+        original(self, item)
+
+    monkeypatch.setattr(TaskWidget, "_on_yielded", recording)
+    viewer.add_image(photo48[:32, :32].astype(np.float32), name="img")
+    widget = open_widget(viewer, "Denoise", steps=3)
+    assert gc.get_freeze_count() == 0
+    click_run_and_wait(qtbot, widget)
+    assert frozen and min(frozen) > 1000  # napari, Qt and torch objects out of the collector's walks
+    assert gc.get_freeze_count() == 0 and collector.held() == 0
 
 
 def test_the_widget_builds_the_task_on_its_worker(viewer, qtbot, photo48, monkeypatch):

@@ -176,11 +176,15 @@ class OutputLayers:
         Setting a layer's data makes napari redo its slice, thumbnail and texture (tens of ms
         for a large image, a few for a small one), and each event-loop turn that changed a
         layer ends with a repaint of the canvas (under Xvfb's software OpenGL 15-40 ms by
-        itself): while a run goes on the widget sets layers until ``budget`` seconds have gone
-        (at least one layer), so that small layers share one repaint and large ones get a
-        turn each.
+        itself): while a run goes on (``budget`` given) the widget sets layers until ``budget``
+        seconds have gone (at least one layer), so that small layers share one repaint and large
+        ones get a turn each. Hidden layers wait meanwhile (nobody sees them; they keep their
+        staged data and get it in the first round after they are shown, or when the run ends,
+        ``budget=None``).
         """
         stale = [t for t in state.targets if t.stale and t.layer is not None and t.latest is not None]
+        if budget is not None:
+            stale = [t for t in stale if t.layer.visible]
         start = time.perf_counter()
         done = 0
         for target in stale[:limit]:

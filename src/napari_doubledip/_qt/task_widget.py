@@ -12,6 +12,7 @@ from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from ..registry import TaskEntry
+from . import collector
 from .loss_plot import LossPlot
 from .output_layers import OutputLayers
 from .pickers import LayerWatcher
@@ -93,7 +94,13 @@ class TaskWidget(QWidget):
         self._present_timer = QTimer(self)
         self._present_timer.setSingleShot(True)
         self._present_timer.timeout.connect(self._present)
+        # a QTimer, not QTimer.singleShot(0, ...): those are queued calls, and a chain of them runs
+        # two turns' work before the event loop's timers and repaints get a turn
+        self._create_timer = QTimer(self)
+        self._create_timer.setSingleShot(True)
+        self._create_timer.timeout.connect(self._create_layers)
         self._last_present = -float("inf")
+        self._holds_collector = False
         self.outputs = OutputLayers(napari_viewer, self.spec)
         self.form = TaskForm(napari_viewer, self.spec, accept=lambda layer: not self.outputs.is_own(layer))
         for name in ("input_picker", "hint_picker", "all_frames", "steps", "max_seconds", "early_stop"):
@@ -228,8 +235,10 @@ class TaskWidget(QWidget):
         self.status.setText(f"Running on {device}{frames}…")
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        collector.hold()  # no full garbage collection of the whole process mid-run
+        self._holds_collector = True
         worker.start()
-        QTimer.singleShot(0, self._create_layers)
+        self._create_timer.start(0)
         return True
 
     def _follow_hints(self, plan: Any) -> None:
@@ -274,7 +283,7 @@ class TaskWidget(QWidget):
     def _create_layers(self) -> None:
         """Create the run's next new output layer, and come back for the next on the next event-loop turn."""
         if self.state is not None and self.is_running and self.outputs.create_pending(self.state, limit=1):
-            QTimer.singleShot(0, self._create_layers)
+            self._create_timer.start(0)
 
     def stop(self) -> None:
         """Ask the run to end; it keeps the last outputs and still reports its result."""
@@ -289,8 +298,7 @@ class TaskWidget(QWidget):
             return
         position, snapshot = item
         state.last_position, state.last_snapshot = position, snapshot
-        self.outputs.create_pending(state, limit=1)  # if the timer has not got there yet
-        self.outputs.stage(state, position, snapshot)
+        self.outputs.stage(state, position, snapshot)  # a layer still to be created keeps it
         state.updates += 1
         total = snapshot.losses.get("total")
         if total is not None:
@@ -360,6 +368,9 @@ class TaskWidget(QWidget):
         self._report(explain_error(exc), error=True)
 
     def _on_finished(self) -> None:
+        if self._holds_collector:
+            self._holds_collector = False
+            collector.release()
         self._unfollow_hints()
         if self.state is not None:
             self.outputs.cancel_pending(self.state)
