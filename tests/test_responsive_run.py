@@ -160,6 +160,29 @@ def test_opening_a_form_imports_no_torch():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_torch_libraries_loaded_ahead_leave_torch_working():
+    """The C++ libraries mapped before ``import torch`` (GIL released) are the ones torch then uses."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from napari_doubledip.core import preload
+
+    assert torch is not None and preload.load_torch_libraries() == 0  # torch imported: nothing to do
+    code = (
+        "import sys\n"
+        "from napari_doubledip.core import preload\n"
+        "n = preload.load_torch_libraries()\n"
+        "assert 'torch' not in sys.modules and n >= 2, n\n"
+        "import torch\n"
+        "x = torch.arange(6.0).reshape(2, 3)\n"
+        "assert float((x @ x.T).sum()) == 83.0\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_the_registry_steps_are_the_engine_classes_default_steps():
     for entry in registry.entries():
         assert entry.steps == entry.task_class.default_steps, entry.name

@@ -8,16 +8,23 @@ holding the GIL in turns that the napari viewer feels as freezes. The widget sta
 
 Torch itself (1-3 s here, through ``napari_doubledip.api``) is imported there too: the widget's
 device choice is filled in once :data:`done` is set (:func:`devices_if_loaded`), so opening a
-dock does not import torch on the GUI thread.
+dock does not import torch on the GUI thread. Importing torch holds the GIL longest while the
+dynamic loader maps and initialises its C++ libraries (``import torch._C``, 0.3 s in one piece
+here): :func:`load_torch_libraries` has the loader do that first through a plain C call, which
+releases the GIL, so that the viewer keeps running meanwhile.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import importlib.util
+import os
 import sys
 import threading
+import time
 
-__all__ = ["MODULES", "devices_if_loaded", "done", "preload", "preload_in_background"]
+__all__ = ["MODULES", "devices_if_loaded", "done", "load_torch_libraries", "preload", "preload_in_background"]
 
 #: Modules and the names the engine takes from them, in the order a first run needs them.
 MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -31,6 +38,18 @@ MODULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("skimage.segmentation", ("random_walker",)),
 )
 
+#: torch's C++ libraries (in ``torch/lib``), in load order; those missing are skipped.
+TORCH_LIBRARIES = (
+    "libgomp.so.1",
+    "libc10.so",
+    "libtorch_cpu.so",
+    "libc10_cuda.so",
+    "libtorch_cuda.so",
+    "libtorch.so",
+)
+#: A pause between two modules' imports (s): the GUI thread takes the GIL back in between.
+PAUSE_S = 0.02
+
 _started = threading.Event()
 #: Set when :func:`preload` has ended (imported everything, or failed).
 done = threading.Event()
@@ -39,12 +58,42 @@ done = threading.Event()
 def preload() -> None:
     """Import :data:`MODULES` (the names too: scikit-image loads its submodules on first access); then set :data:`done`."""
     try:
+        load_torch_libraries()
         for module, names in MODULES:
             loaded = importlib.import_module(module)
             for name in names:
                 getattr(loaded, name)
+            time.sleep(PAUSE_S)
     finally:
         done.set()
+
+
+def load_torch_libraries() -> int:
+    """Map torch's C++ libraries with the GIL released, before torch is imported; return how many.
+
+    Calls the C library's ``dlopen`` through :mod:`ctypes` (a foreign call releases the GIL; the
+    libraries' static initialisers are C++ only). ``import torch`` then finds them loaded. Does
+    nothing once torch is imported, off Linux, or when anything fails (the import then loads
+    them itself, holding the GIL).
+    """
+    if "torch" in sys.modules or not sys.platform.startswith("linux"):
+        return 0
+    try:
+        spec = importlib.util.find_spec("torch")
+        if spec is None or not spec.submodule_search_locations:
+            return 0
+        folder = os.path.join(list(spec.submodule_search_locations)[0], "lib")
+        dlopen = ctypes.CDLL(None).dlopen
+        dlopen.restype = ctypes.c_void_p
+        dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        loaded = 0
+        for name in TORCH_LIBRARIES:
+            path = os.path.join(folder, name)
+            if os.path.exists(path) and dlopen(path.encode(), os.RTLD_NOW | os.RTLD_LOCAL):
+                loaded += 1
+        return loaded
+    except (AttributeError, OSError, ValueError, ImportError):
+        return 0
 
 
 def preload_in_background() -> threading.Thread | None:
