@@ -96,9 +96,11 @@ def test_present_sets_layers_within_its_time_budget_at_least_one():
     from napari_doubledip._qt.output_layers import OutputLayers
     from napari_doubledip._qt.run_model import OutputTarget
 
-    def staged(n):
+    def staged(n, hidden=()):
         targets = [
-            OutputTarget(spec=None, key=f"k{i}", layer=SimpleNamespace(data=None), source=None)
+            OutputTarget(
+                spec=None, key=f"k{i}", layer=SimpleNamespace(data=None, visible=i not in hidden), source=None
+            )
             for i in range(n)
         ]
         for i, target in enumerate(targets):
@@ -115,10 +117,141 @@ def test_present_sets_layers_within_its_time_budget_at_least_one():
     assert all(t.updated for t in state.targets)
 
 
+def test_present_leaves_hidden_layers_for_later_while_a_run_goes_on():
+    """A hidden layer keeps its staged data during the run's rounds; it gets it when shown, or at the end."""
+    from types import SimpleNamespace
+
+    from napari_doubledip._qt.output_layers import OutputLayers
+    from napari_doubledip._qt.run_model import OutputTarget
+
+    targets = [
+        OutputTarget(spec=None, key=f"k{i}", layer=SimpleNamespace(data=None, visible=i == 0), source=None)
+        for i in range(3)
+    ]
+    for i, target in enumerate(targets):
+        target.latest, target.stale = np.full((2, 2), i), True
+    state = SimpleNamespace(targets=targets)
+    assert not OutputLayers.present(state, budget=10.0)  # a round: nothing visible left
+    assert [t.updated for t in targets] == [True, False, False]
+    assert targets[1].layer.data is None and targets[1].stale
+    targets[1].layer.visible = True  # shown by the user: the next round sets it
+    assert not OutputLayers.present(state, budget=10.0)
+    assert targets[1].layer.data is targets[1].latest and targets[2].layer.data is None
+    assert not OutputLayers.present(state)  # the run has ended: every layer gets its data
+    assert targets[2].layer.data is targets[2].latest and not any(t.stale for t in targets)
+
+
+def test_opening_a_form_imports_no_torch():
+    """The form reads the entries' steps, options and nets without importing the engine (torch, 1-3 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from napari_doubledip import registry\n"
+        "from napari_doubledip._qt import task_form, task_widget, widgets\n"
+        "from napari_doubledip.core import preload\n"
+        "for e in registry.entries():\n"
+        "    e.default_steps, e.shown_options, e.default_net\n"
+        "assert task_form.device_choices(preload.devices_if_loaded()) == [('auto', 'auto'), ('cpu', 'cpu')]\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_torch_libraries_loaded_ahead_leave_torch_working():
+    """The C++ libraries mapped before ``import torch`` (GIL released) are the ones torch then uses."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from napari_doubledip.core import preload
+
+    assert torch is not None and preload.load_torch_libraries() == 0  # torch imported: nothing to do
+    code = (
+        "import sys\n"
+        "from napari_doubledip.core import preload\n"
+        "n = preload.load_torch_libraries()\n"
+        "assert 'torch' not in sys.modules and n >= 2, n\n"
+        "import torch\n"
+        "x = torch.arange(6.0).reshape(2, 3)\n"
+        "assert float((x @ x.T).sum()) == 83.0\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_registry_steps_are_the_engine_classes_default_steps():
+    for entry in registry.entries():
+        assert entry.steps == entry.task_class.default_steps, entry.name
+
+
 napari = pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
 from .test_widgets import click_run_and_wait, open_widget  # noqa: E402
+
+
+def test_the_device_choice_is_filled_in_once_torch_is_imported(viewer, qtbot, photo48, monkeypatch):
+    """The dock opens with 'auto' and 'cpu'; the devices are listed after the background import, the choice kept."""
+    from napari_doubledip.core import preload
+
+    loaded = {"devices": None}
+    monkeypatch.setattr(preload, "devices_if_loaded", lambda: loaded["devices"])
+    viewer.add_image(photo48[:32, :32].astype(np.float32), name="img")
+    widget = open_widget(viewer, "Denoise")
+    assert widget.device.choices == ("auto", "cpu") and widget.device.native.itemText(0) == "auto"
+    assert widget.device.value == "cpu" and widget._device_timer.isActive()
+    loaded["devices"] = ["cuda:0", "cpu"]
+    qtbot.waitUntil(lambda: not widget._device_timer.isActive(), timeout=5000)
+    assert widget.device.choices == ("auto", "cuda:0", "cpu")
+    assert widget.device.native.itemText(0) == "auto (cuda:0)" and widget.device.value == "cpu"
+
+
+def test_a_run_keeps_full_garbage_collections_short_and_lets_go_at_the_end(
+    viewer, qtbot, photo48, monkeypatch
+):
+    """While a run goes on the objects from before it are frozen (gc.freeze); after it, nothing is."""
+    import gc
+
+    from napari_doubledip._qt import collector
+
+    frozen: list[int] = []
+    from napari_doubledip._qt.task_widget import TaskWidget
+
+    original = TaskWidget._on_yielded
+
+    def recording(self, item):
+        frozen.append(gc.get_freeze_count())
+        original(self, item)
+
+    monkeypatch.setattr(TaskWidget, "_on_yielded", recording)
+    viewer.add_image(photo48[:32, :32].astype(np.float32), name="img")
+    widget = open_widget(viewer, "Denoise", steps=3)
+    assert gc.get_freeze_count() == 0
+    click_run_and_wait(qtbot, widget)
+    assert frozen and min(frozen) > 1000  # napari, Qt and torch objects out of the collector's walks
+    assert gc.get_freeze_count() == 0 and collector.held() == 0
+
+
+def test_set_data_of_the_same_shape_skips_only_the_viewers_dims_update(viewer):
+    """The viewer's dims are not recomputed for data of the same shape; other listeners still hear of it."""
+    from napari_doubledip._qt.output_layers import set_data
+
+    layer = viewer.add_image(np.zeros((16, 16), np.float32), name="out")
+    dims_updates, heard = [], []
+    original = viewer._on_layers_change
+    viewer._on_layers_change = lambda *args: (dims_updates.append(1), original(*args))
+    layer.events.data.connect(lambda _event: heard.append(1))
+    new = np.ones((16, 16), np.float32)
+    set_data(layer, new, viewer)
+    assert layer.data is new and heard == [1] and dims_updates == []
+    set_data(layer, np.ones((20, 16), np.float32), viewer)  # a new shape: the dims follow
+    assert dims_updates == [1] and heard == [1, 1] and viewer.dims.range[0].stop == 19
+    set_data(layer, new)  # no viewer given: the plain setter
+    assert dims_updates == [1, 1]
 
 
 def test_the_widget_builds_the_task_on_its_worker(viewer, qtbot, photo48, monkeypatch):

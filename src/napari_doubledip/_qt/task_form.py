@@ -19,7 +19,7 @@ from .pickers import layer_choice, layer_list, refresh_choice
 from .region import REGION_WHOLE, region_choices
 from .run_model import hint_of, leading_shape
 
-__all__ = ["FORM_MAXIMUM", "MAX_STEPS", "TaskForm", "option_widget"]
+__all__ = ["FORM_MAXIMUM", "MAX_STEPS", "TaskForm", "device_choices", "option_widget"]
 
 #: Largest value of a number in the form when its option sets none.
 FORM_MAXIMUM = 1e6
@@ -57,6 +57,16 @@ def option_widget(info: OptionInfo) -> ValueWidget:
     widget.native.setDecimals(info.decimals)
     widget.value = float(info.default)
     return widget
+
+
+def device_choices(devices: list[str] | None) -> list[tuple[str, str]]:
+    """The device choice's (label, value) pairs: 'auto' (naming the device it takes) and each device.
+
+    ``None`` (torch not imported yet): 'auto' and 'cpu' only.
+    """
+    if devices is None:
+        return [("auto", "auto"), ("cpu", "cpu")]
+    return [(f"auto ({devices[0]})", "auto"), *((name, name) for name in devices)]
 
 
 class TaskForm:
@@ -144,8 +154,6 @@ class TaskForm:
         self.select_defaults()
 
     def _build_advanced(self) -> None:
-        from ..core.devices import available_devices
-
         spec = self.spec
         nets = [spec.default_net, *(n for n in NET_PRESETS if n != spec.default_net)]
         self.net = ComboBox(
@@ -156,12 +164,11 @@ class TaskForm:
         self.lr.native.setSpecialValueText("task default")
         self.lr.value = 0.0
         self.seed = SpinBox(min=0, max=2**31 - 1, label="Seed", tooltip="Same seed, same device: same result")
-        devices = available_devices()
         self.device = ComboBox(
-            choices=[(f"auto ({devices[0]})", "auto"), *((name, name) for name in devices)],
+            choices=device_choices(None),
             label="Device",
             tooltip="Where the nets run: 'auto' takes a CUDA GPU, then Apple MPS, then the CPU",
-        )
+        )  # the devices are listed by fill_devices once torch is imported
         self.min_interval = FloatSpinBox(
             min=0,
             max=60,
@@ -173,6 +180,25 @@ class TaskForm:
         self.min_interval.value = DEFAULT_UPDATE_S
         advanced = [self.net, self.lr, self.seed, self.device, self.min_interval]
         self.advanced = Container(widgets=advanced, visible=False)
+
+    def fill_devices(self) -> bool:
+        """List this machine's devices in the device choice once torch is imported; return whether it is.
+
+        Opening the dock does not import torch (1-3 s on the GUI thread): the choice starts with
+        'auto' and 'cpu', the widget's background import (:mod:`napari_doubledip.core.preload`)
+        loads torch, and this is called again (a timer on the GUI thread) until it is done. The
+        chosen value is kept.
+        """
+        from ..core.preload import devices_if_loaded
+
+        devices = devices_if_loaded()
+        if devices is None:
+            return False
+        value = self.device.value
+        self.device.choices = []  # else the current item keeps its place ahead of the new ones
+        self.device.choices = device_choices(devices)
+        self.device.value = value if value in devices else "auto"
+        return True
 
     # ------------------------------------------------------------------ layers
     def select_defaults(self) -> None:

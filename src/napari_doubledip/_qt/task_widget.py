@@ -12,6 +12,7 @@ from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 from ..registry import TaskEntry
+from . import collector
 from .loss_plot import LossPlot
 from .output_layers import OutputLayers
 from .pickers import LayerWatcher
@@ -29,6 +30,10 @@ __all__ = ["StopOnQuitWorker", "TaskWidget", "explain_error"]
 
 #: The progress bar's range (per mille).
 PROGRESS_STEPS = 1000
+#: How long after the widget is made the background import starts (ms).
+PRELOAD_DELAY_MS = 100
+#: How often the widget looks whether torch is imported, to list the devices (ms).
+DEVICE_POLL_MS = 200
 #: How long one event-loop turn may spend setting output layers' data while a run goes on (s):
 #: small layers share a turn (and one repaint of the canvas), large ones get a turn each.
 PRESENT_BUDGET_S = 0.012
@@ -89,7 +94,13 @@ class TaskWidget(QWidget):
         self._present_timer = QTimer(self)
         self._present_timer.setSingleShot(True)
         self._present_timer.timeout.connect(self._present)
+        # a QTimer, not QTimer.singleShot(0, ...): those are queued calls, and a chain of them runs
+        # two turns' work before the event loop's timers and repaints get a turn
+        self._create_timer = QTimer(self)
+        self._create_timer.setSingleShot(True)
+        self._create_timer.timeout.connect(self._create_layers)
         self._last_present = -float("inf")
+        self._holds_collector = False
         self.outputs = OutputLayers(napari_viewer, self.spec)
         self.form = TaskForm(napari_viewer, self.spec, accept=lambda layer: not self.outputs.is_own(layer))
         for name in ("input_picker", "hint_picker", "all_frames", "steps", "max_seconds", "early_stop"):
@@ -101,7 +112,19 @@ class TaskWidget(QWidget):
         self.destroyed.connect(self._stop.set)
         from ..core.preload import preload_in_background
 
-        preload_in_background()  # a first run's imports, paid before Run is pressed
+        # a first run's imports (torch too), paid before Run is pressed; started once the dock
+        # is in place (napari adds and lays it out after this returns: not beside the import)
+        QTimer.singleShot(PRELOAD_DELAY_MS, preload_in_background)
+        self._device_timer = QTimer(self)
+        self._device_timer.setInterval(DEVICE_POLL_MS)
+        self._device_timer.timeout.connect(self._fill_devices)
+        if not self.form.fill_devices():
+            self._device_timer.start()
+
+    def _fill_devices(self) -> None:
+        """List the devices once the background import has loaded torch (see :meth:`TaskForm.fill_devices`)."""
+        if self.form.fill_devices():
+            self._device_timer.stop()
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -212,8 +235,10 @@ class TaskWidget(QWidget):
         self.status.setText(f"Running on {device}{frames}…")
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
+        collector.hold()  # no full garbage collection of the whole process mid-run
+        self._holds_collector = True
         worker.start()
-        QTimer.singleShot(0, self._create_layers)
+        self._create_timer.start(0)
         return True
 
     def _follow_hints(self, plan: Any) -> None:
@@ -258,7 +283,7 @@ class TaskWidget(QWidget):
     def _create_layers(self) -> None:
         """Create the run's next new output layer, and come back for the next on the next event-loop turn."""
         if self.state is not None and self.is_running and self.outputs.create_pending(self.state, limit=1):
-            QTimer.singleShot(0, self._create_layers)
+            self._create_timer.start(0)
 
     def stop(self) -> None:
         """Ask the run to end; it keeps the last outputs and still reports its result."""
@@ -273,8 +298,7 @@ class TaskWidget(QWidget):
             return
         position, snapshot = item
         state.last_position, state.last_snapshot = position, snapshot
-        self.outputs.create_pending(state, limit=1)  # if the timer has not got there yet
-        self.outputs.stage(state, position, snapshot)
+        self.outputs.stage(state, position, snapshot)  # a layer still to be created keeps it
         state.updates += 1
         total = snapshot.losses.get("total")
         if total is not None:
@@ -301,7 +325,7 @@ class TaskWidget(QWidget):
         state = self.state
         if state is None:
             return
-        if self.outputs.present(state, budget=PRESENT_BUDGET_S):
+        if self.outputs.present(state, budget=PRESENT_BUDGET_S, viewer=self.viewer):
             self._present_timer.start(0)
         else:
             self._last_present = time.perf_counter()
@@ -310,7 +334,7 @@ class TaskWidget(QWidget):
         """Put the staged data into every output layer now (the run has ended)."""
         self._present_timer.stop()
         if self.state is not None:
-            self.outputs.present(self.state)
+            self.outputs.present(self.state, viewer=self.viewer)
 
     def _set_progress(self, value: int, text: str) -> None:
         """Set the progress bar without its synchronous repaint (QProgressBar.setValue repaints at once)."""
@@ -344,6 +368,9 @@ class TaskWidget(QWidget):
         self._report(explain_error(exc), error=True)
 
     def _on_finished(self) -> None:
+        if self._holds_collector:
+            self._holds_collector = False
+            collector.release()
         self._unfollow_hints()
         if self.state is not None:
             self.outputs.cancel_pending(self.state)

@@ -226,6 +226,9 @@ class TaskEntry:
         Place among the tasks (CLI subcommands, demo choices).
     result
         Name of the result class (the API functions' return annotation).
+    steps
+        The engine class's ``default_steps``, given here so that reading it imports nothing
+        (``None``: read from the class).
     """
 
     name: str
@@ -246,6 +249,7 @@ class TaskEntry:
     example: str = ""
     order: int = 100
     result: str = "Result"
+    steps: int | None = None
 
     @property
     def task_class(self) -> type[Any]:
@@ -255,8 +259,12 @@ class TaskEntry:
 
     @property
     def default_steps(self) -> int:
-        """Steps run when neither ``steps`` nor ``max_seconds`` is given (the engine class's)."""
-        return int(self.task_class.default_steps)
+        """Steps run when neither ``steps`` nor ``max_seconds`` is given (the engine class's).
+
+        Read from ``steps`` when the entry gives it (no import: the widget's form needs it when a
+        dock opens, and importing the engine imports torch, 1-3 s), else from the engine class.
+        """
+        return int(self.steps) if self.steps is not None else int(self.task_class.default_steps)
 
     @property
     def default_net(self) -> str:

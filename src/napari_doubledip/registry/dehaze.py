@@ -121,6 +121,7 @@ ENTRY = TaskEntry(
     title="Dehaze",
     api="dehaze",
     task="napari_doubledip.core.tasks.dehaze:DehazeTask",
+    steps=1500,  # the engine class's default_steps (a test checks)
     options=DehazeOptions,
     help="remove haze from each image",
     description="Remove haze: split the image into a haze-free image and a transmission map "

@@ -113,6 +113,7 @@ ENTRY = TaskEntry(
     title="Denoise",
     api="denoise",
     task="napari_doubledip.core.tasks.denoise:DenoiseTask",
+    steps=3000,  # the engine class's default_steps (a test checks)
     options=DenoiseOptions,
     help="remove noise from each image",
     description="Fit a network to the noisy image; it learns the image before the noise. "

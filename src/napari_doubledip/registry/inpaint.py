@@ -53,6 +53,7 @@ ENTRY = TaskEntry(
     title="Inpaint",
     api="inpaint",
     task="napari_doubledip.core.tasks.inpaint:InpaintTask",
+    steps=3000,  # the engine class's default_steps (a test checks)
     options=InpaintOptions,
     help="fill the missing pixels of each image (--mask)",
     description="Fill missing pixels: the network only sees the known ones.",

@@ -168,6 +168,7 @@ ENTRY = TaskEntry(
     title="Segment",
     api="segment",
     task="napari_doubledip.core.tasks.segment:SegmentTask",
+    steps=600,  # the engine class's default_steps (a test checks)
     options=SegmentOptions,
     help="split each image into foreground, background and a mask (optional --hints, --box)",
     description="Split the image into a foreground and a background layer (Double-DIP). "

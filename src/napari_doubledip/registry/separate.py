@@ -70,6 +70,7 @@ ENTRY = TaskEntry(
     title="Separate layers",
     api="separate",
     task="napari_doubledip.core.tasks.separate:SeparateTask",
+    steps=2000,  # the engine class's default_steps (a test checks)
     options=SeparateOptions,
     help="split mixtures of the same two transparent layers into those layers (one group)",
     description="Split mixtures of the same two transparent layers (e.g. a reflection on a window) "

@@ -177,6 +177,7 @@ ENTRY = TaskEntry(
     title="Remove watermark",
     api="remove_watermark",
     task="napari_doubledip.core.tasks.watermark:WatermarkTask",
+    steps=2000,  # the engine class's default_steps (a test checks)
     options=WatermarkOptions,
     help="remove a watermark shared by a group of images",
     description="Remove a watermark shared by two or more images (or by one image, given a hint "
