@@ -236,24 +236,6 @@ def test_a_run_keeps_full_garbage_collections_short_and_lets_go_at_the_end(
     assert gc.get_freeze_count() == 0 and collector.held() == 0
 
 
-def test_set_data_of_the_same_shape_skips_only_the_viewers_dims_update(viewer):
-    """The viewer's dims are not recomputed for data of the same shape; other listeners still hear of it."""
-    from napari_doubledip._qt.output_layers import set_data
-
-    layer = viewer.add_image(np.zeros((16, 16), np.float32), name="out")
-    dims_updates, heard = [], []
-    original = viewer._on_layers_change
-    viewer._on_layers_change = lambda *args: (dims_updates.append(1), original(*args))
-    layer.events.data.connect(lambda _event: heard.append(1))
-    new = np.ones((16, 16), np.float32)
-    set_data(layer, new, viewer)
-    assert layer.data is new and heard == [1] and dims_updates == []
-    set_data(layer, np.ones((20, 16), np.float32), viewer)  # a new shape: the dims follow
-    assert dims_updates == [1] and heard == [1, 1] and viewer.dims.range[0].stop == 19
-    set_data(layer, new)  # no viewer given: the plain setter
-    assert dims_updates == [1, 1]
-
-
 def test_the_widget_builds_the_task_on_its_worker(viewer, qtbot, photo48, monkeypatch):
     from napari_doubledip.core.tasks.denoise import DenoiseTask
 

@@ -15,46 +15,7 @@ import numpy as np
 from ..registry import Output, TaskEntry
 from .run_model import OUTPUT_TAG, RESULT_KEY, OutputTarget, RunPlan, RunState, frame_shape, leading_shape
 
-__all__ = ["OutputLayers", "set_data"]
-
-#: The name of napari's ``ViewerModel`` method that recomputes the dims on a layer's data event.
-DIMS_HANDLER = "_on_layers_change"
-
-
-def set_data(layer: Any, data: np.ndarray, viewer: Any = None) -> None:
-    """Give ``layer`` new data; when its shape and dtype stay, without the viewer recomputing its dims.
-
-    napari's viewer answers every layer's data event by recomputing its dims (ranges, units,
-    axis labels: pydantic validation), about 60% of setting a 128² layer's data here and the
-    same for every output layer at every update. A run's updates never change an output's
-    shape, so then only that handler is left out (the layer's own slice, texture and
-    thumbnail are redone, and every other listener of the data event is still called). The
-    handler is found among the data event's callbacks (the viewer a plugin gets is a proxy
-    without private attributes); if it is not there (another napari), the plain setter runs.
-    """
-    old = layer.data
-    handler = _dims_handler(layer) if viewer is not None else None
-    if (
-        handler is None
-        or getattr(old, "shape", None) != data.shape
-        or getattr(old, "dtype", None) != data.dtype
-    ):
-        layer.data = data
-        return
-    with layer.events.data.blocker(handler):
-        layer.data = data
-
-
-def _dims_handler(layer: Any) -> Any | None:
-    """The viewer's dims-recomputing handler connected to ``layer``'s data event (``None``: not found)."""
-    from napari.components import ViewerModel
-
-    for callback in layer.events.data.callbacks:
-        if isinstance(callback, tuple) and len(callback) == 2 and callback[1] == DIMS_HANDLER:
-            owner = callback[0]() if callable(callback[0]) else None
-            if isinstance(owner, ViewerModel):
-                return getattr(owner, DIMS_HANDLER, None)
-    return None
+__all__ = ["OutputLayers"]
 
 
 class OutputLayers:
@@ -129,7 +90,7 @@ class OutputLayers:
                 self.viewer.layers.move(len(self.viewer.layers) - 1, position)
             target.pending, target.replaces, target.created = False, None, True
             if target.latest is not None:
-                set_data(target.layer, target.latest, self.viewer)
+                target.layer.data = target.latest
                 target.stale, target.updated = False, True
         return len(pending) > (len(pending) if limit is None else limit)
 
@@ -209,9 +170,7 @@ class OutputLayers:
             target.stale = True
 
     @staticmethod
-    def present(
-        state: RunState, limit: int | None = None, budget: float | None = None, viewer: Any = None
-    ) -> bool:
+    def present(state: RunState, limit: int | None = None, budget: float | None = None) -> bool:
         """Put the staged data into up to ``limit`` (``None``: all) layers; return whether any are left.
 
         Setting a layer's data makes napari redo its slice, thumbnail and texture (tens of ms
@@ -221,8 +180,7 @@ class OutputLayers:
         seconds have gone (at least one layer), so that small layers share one repaint and large
         ones get a turn each. Hidden layers wait meanwhile (nobody sees them; they keep their
         staged data and get it in the first round after they are shown, or when the run ends,
-        ``budget=None``). With ``viewer``, data of an unchanged shape is set without the viewer
-        recomputing its dims (:func:`set_data`).
+        ``budget=None``).
         """
         stale = [t for t in state.targets if t.stale and t.layer is not None and t.latest is not None]
         if budget is not None:
@@ -232,7 +190,7 @@ class OutputLayers:
         for target in stale[:limit]:
             if done and budget is not None and time.perf_counter() - start >= budget:
                 break
-            set_data(target.layer, target.latest, viewer)
+            target.layer.data = target.latest
             target.stale, target.updated = False, True
             done += 1
         return len(stale) > done

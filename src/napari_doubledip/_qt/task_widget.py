@@ -325,7 +325,7 @@ class TaskWidget(QWidget):
         state = self.state
         if state is None:
             return
-        if self.outputs.present(state, budget=PRESENT_BUDGET_S, viewer=self.viewer):
+        if self.outputs.present(state, budget=PRESENT_BUDGET_S):
             self._present_timer.start(0)
         else:
             self._last_present = time.perf_counter()
@@ -334,7 +334,7 @@ class TaskWidget(QWidget):
         """Put the staged data into every output layer now (the run has ended)."""
         self._present_timer.stop()
         if self.state is not None:
-            self.outputs.present(self.state, viewer=self.viewer)
+            self.outputs.present(self.state)
 
     def _set_progress(self, value: int, text: str) -> None:
         """Set the progress bar without its synchronous repaint (QProgressBar.setValue repaints at once)."""
