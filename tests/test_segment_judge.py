@@ -70,3 +70,38 @@ def test_a_run_that_would_worsen_the_mask_returns_the_start():
     assert judged_iou >= start_iou - 0.01, (judged_iou, start_iou)
     assert "Mask:" in judged.summary() and judged.record()["mask_choice"] == choice
     assert raw.params["mask_choice"] is None and raw.summary() == ""
+
+
+def test_mean_boundary_weight_is_low_along_image_edges():
+    from napari_doubledip.core.priors.graphcut import mean_boundary_weight
+
+    unit, truth = _square()
+    grown = truth.copy()
+    grown[8:24, 24:30] = True  # the outline now crosses the flat blue ground on one side
+    assert mean_boundary_weight(unit, truth) < 0.3 * mean_boundary_weight(unit, grown)
+    assert mean_boundary_weight(unit, np.zeros_like(truth)) == 1.0
+
+
+def test_unsupervised_start_prefers_the_tighter_split_only_inside_the_frame_object(monkeypatch):
+    """Without hints, the split's cut replaces the frame's object only when tighter and inside it.
+
+    The frame's object took in a patch of flat ground: the split's cut, inside it and along
+    the image's edges, replaces it; a split elsewhere, or larger, does not.
+    """
+    from napari_doubledip.core.priors import segmentation
+
+    unit, truth = _square()
+    grown = truth.copy()
+    grown[8:24, 24:30] = True
+    elsewhere = np.zeros_like(truth)
+    elsewhere[2:6, 2:30] = True
+
+    def run(frame: np.ndarray, split: np.ndarray) -> np.ndarray:
+        monkeypatch.setattr(segmentation, "box_prior", lambda *a, **k: frame.astype(np.float64))
+        monkeypatch.setattr(segmentation, "split_prior", lambda *a, **k: split.astype(np.float64))
+        return segmentation.unsupervised_prior(unit) > 0.5
+
+    assert np.array_equal(run(grown, truth), truth)  # the tighter object along the edges
+    assert np.array_equal(run(truth, grown), truth)  # the split is larger: the frame's object stays
+    assert np.array_equal(run(grown, elsewhere), grown)  # another region: the frame's object stays
+    assert np.array_equal(run(np.zeros_like(truth), truth), truth)  # nothing in the frame: the split

@@ -172,6 +172,8 @@ class SegmentTask(Task[SegmentOptions]):
         self.binarise_ramp = max(1, o.binarise_ramp)
         self.hint_updates = o.hint_updates
         self.outputs_changed = False  # set when new hints arrive mid-run (the loop restarts its averages)
+        self.judge: MaskJudge | None = None  # built with the prior (setup)
+        self.mask_choice: MaskChoice | None = None
         self._derive(None if hints is None else check_hints(hints, self.layout))
         if o.mask_offset is None:
             self.mask_offset = self.prior_method in ("walk", "split", "box")
@@ -286,8 +288,7 @@ class SegmentTask(Task[SegmentOptions]):
         self.prior_logit = torch.logit(self.prior.clamp(PRIOR_MARGIN, 1 - PRIOR_MARGIN))
         # the start the run's mask is judged against (painted pixels and the box's outside honoured)
         self.start_soft = self._honour_hard(self.image.to_numpy(self.prior)[0, 0])
-        self.judge: MaskJudge | None = None
-        self.mask_choice: MaskChoice | None = None
+        self.judge, self.mask_choice = None, None
         if o.judge:
             self.judge = MaskJudge(self.unit, self.start_soft > 0.5, self._hard_labels(), seed)
 
