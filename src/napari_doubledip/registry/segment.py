@@ -71,6 +71,13 @@ class SegmentOptions(GeneratorOptions):
         (default: on with the walk prior). Without it the mask net starts from noise and only
         the ``prior`` term pulls it towards ``p``; measured on the benchmark's six composites
         (hinted, 400 steps) that ended blurrier than the prior itself (mean IoU 0.77 vs 0.83).
+    judge
+        Judge the run's mask against its start without ground truth (:class:`~napari_doubledip.core.priors.judge.MaskJudge`:
+        GrabCut's energy, with colour/texture mixtures fitted once to the start mask and the
+        hints): where the run's mask differs from the start, each connected region of
+        difference is kept only if it lowers that energy; elsewhere the start comes back, so
+        the run never ends below its own start by that measure. ``params["mask_choice"]`` says
+        what came back. ``False``: the run's mask as it is.
     binarise_start, binarise_ramp
         Step where the binarising term starts, and steps over which it ramps to full weight.
     reg_noise, input_std
@@ -105,6 +112,7 @@ class SegmentOptions(GeneratorOptions):
         choices=("auto", "background", "free"),
     )
     mask_offset: bool | None = option(None, "the mask net corrects the prior's logit (None: with the walk)")
+    judge: bool = option(True, "keep the run's mask only where it lowers the graph-cut energy of the start")
     binarise_start: int = option(100, "step where the binarising term starts")
     binarise_ramp: int = option(200, "steps over which the binarising term ramps to full weight")
 

@@ -12,7 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["box_prior", "CUT_SCALE", "GAMMA", "MIN_KEEP", "grabcut_loop", "min_cut", "pair_weights"]
+__all__ = [
+    "box_prior",
+    "CUT_SCALE",
+    "GAMMA",
+    "MIN_KEEP",
+    "cut_from",
+    "grabcut_loop",
+    "mean_boundary_weight",
+    "min_cut",
+    "pair_weights",
+]
 
 #: Weight of the smoothness term (GrabCut's value, for colours in [0, 255]-independent units).
 GAMMA = 50.0
@@ -245,3 +255,33 @@ def box_prior(
     model.rng = np.random.default_rng(seed)
     mask, _ = grabcut_loop(model, unit, q > 0.5, np.where(inside, 0, 2), rounds=CUT_ROUNDS)
     return mask.astype(np.float64)
+
+
+def mean_boundary_weight(unit: np.ndarray, mask: np.ndarray) -> float:
+    """The mean contrast weight ``exp(-beta d^2) / length`` of the 8-neighbour edges a mask cuts.
+
+    Low where the mask's outline runs along strong image edges, near 1 / length where it
+    crosses flat regions; 1.0 for a mask that cuts nothing (all one side).
+    """
+    flat = np.asarray(mask, bool).ravel()
+    cut, weights = [], []
+    for first, second, weight in pair_weights(unit, 1.0):
+        sel = flat[first] != flat[second]
+        cut.append(int(sel.sum()))
+        weights.append(weight[sel])
+    return float(np.concatenate(weights).mean()) if sum(cut) else 1.0
+
+
+def cut_from(
+    unit: np.ndarray, start: np.ndarray, fixed: np.ndarray, seed: int = 0, rounds: int = CUT_ROUNDS
+) -> np.ndarray:
+    """GrabCut's loop (:func:`grabcut_loop`) from a bool mask ``start``, with the box prior's mixtures.
+
+    Five components a side in standardised CIELAB (as :func:`box_prior`); ``fixed`` labels
+    kept (1 foreground, 2 background, 0 free). Returns the bool mask.
+    """
+    from .segmentation import ColourModel, _lightness, _standardise
+
+    model = ColourModel(_standardise(_lightness(unit).reshape(-1, unit.shape[0])), 5, seed, reg=1e-3)
+    mask, _ = grabcut_loop(model, unit, np.asarray(start, bool) & (fixed != 2), fixed, rounds=rounds)
+    return mask

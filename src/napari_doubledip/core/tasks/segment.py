@@ -23,6 +23,7 @@ from ..losses import (
     sum_of_squares,
 )
 from ..network import resolve_net_config
+from ..priors.judge import MaskChoice, MaskJudge
 from ..priors.segmentation import (
     ColourModel,
     box_hints,
@@ -70,6 +71,26 @@ class SegmentResult(Result):
     layers: tuple[np.ndarray, np.ndarray] = None  # type: ignore[assignment]
     mask: np.ndarray = None  # type: ignore[assignment]
     labels: np.ndarray = None  # type: ignore[assignment]
+
+    def record(self) -> dict[str, Any]:
+        """Where the mask came from (the run, its start or both), for the CLI's sidecar."""
+        choice = self.params.get("mask_choice")
+        return {} if choice is None else {"mask_choice": choice}
+
+    def summary(self) -> str:
+        """Where the mask came from, for the widget's status line."""
+        choice = self.params.get("mask_choice")
+        if not choice or choice.get("regions", 0) == 0:
+            return ""
+        if choice["source"] == "start":
+            return (
+                f" Mask: the start (the run changed {choice['pixels_changed']} pixels, none lowering "
+                "the graph-cut energy)."
+            )
+        return (
+            f" Mask: {choice['regions_from_run']} of {choice['regions']} changed regions from the run "
+            f"({choice['pixels_from_run']} pixels), the rest from the start."
+        )
 
     @property
     def foreground_mask(self) -> np.ndarray:
@@ -151,6 +172,8 @@ class SegmentTask(Task[SegmentOptions]):
         self.binarise_ramp = max(1, o.binarise_ramp)
         self.hint_updates = o.hint_updates
         self.outputs_changed = False  # set when new hints arrive mid-run (the loop restarts its averages)
+        self.judge: MaskJudge | None = None  # built with the prior (setup)
+        self.mask_choice: MaskChoice | None = None
         self._derive(None if hints is None else check_hints(hints, self.layout))
         if o.mask_offset is None:
             self.mask_offset = self.prior_method in ("walk", "split", "box")
@@ -263,6 +286,11 @@ class SegmentTask(Task[SegmentOptions]):
             self._set_prior(self.model.probability(w_fg, w_bg))
         # the mask's starting point (mask_offset): this prior
         self.prior_logit = torch.logit(self.prior.clamp(PRIOR_MARGIN, 1 - PRIOR_MARGIN))
+        # the start the run's mask is judged against (painted pixels and the box's outside honoured)
+        self.start_soft = self._honour_hard(self.image.to_numpy(self.prior)[0, 0])
+        self.judge, self.mask_choice = None, None
+        if o.judge:
+            self.judge = MaskJudge(self.unit, self.start_soft > 0.5, self._hard_labels(), seed)
 
     def update_hints(self, hints: np.ndarray | None) -> None:
         """Take new hints mid-run: new seeds and prior; the nets go on from where they are.
@@ -368,14 +396,28 @@ class SegmentTask(Task[SegmentOptions]):
         return total, terms
 
     # --- outputs ------------------------------------------------------------------------
-    def _final_mask(self, mask: torch.Tensor) -> np.ndarray:
-        m = np.clip(self.image.to_numpy(mask)[0, 0], 0.0, 1.0).astype(np.float32)
-        hard = self.hints
-        if self.box is not None:  # painted pixels, and the box's outside, are honoured exactly
-            hard = box_hints(self.box, self.layout.spatial_shape, self.hints)
+    def _hard_labels(self) -> np.ndarray | None:
+        """The labels every returned mask honours: painted pixels, and a box's outside."""
+        if self.box is not None:
+            return box_hints(self.box, self.layout.spatial_shape, self.hints)
+        return self.hints
+
+    def _honour_hard(self, m: np.ndarray) -> np.ndarray:
+        m = np.clip(m, 0.0, 1.0).astype(np.float32)
+        hard = self._hard_labels()
         if hard is not None:
             m = np.where(hard == 1, 1.0, np.where(hard == 2, 0.0, m)).astype(np.float32)
         return m
+
+    def _final_mask(self, mask: torch.Tensor) -> np.ndarray:
+        """The run's mask with the hints honoured, judged against the start (``judge``)."""
+        m = self._honour_hard(self.image.to_numpy(mask)[0, 0])
+        if self.judge is None:
+            return m
+        run = m > 0.5
+        chosen, self.mask_choice = self.judge.choose(run)
+        # where the start wins, its own soft mask comes back (on its side of 0.5)
+        return np.where(chosen == run, m, self.start_soft).astype(np.float32)
 
     def _swap_needed(self, labels: np.ndarray) -> bool:
         """Unsupervised: the foreground is the side that covers less of the image border."""
@@ -424,4 +466,5 @@ class SegmentTask(Task[SegmentOptions]):
             "binarising_term": "mean m(1-m), ramped in",
             "input_shape": list(self.layout.shape),
             "input_dtype": str(self.layout.dtype),
+            "mask_choice": None if self.mask_choice is None else self.mask_choice.record(),
         }
