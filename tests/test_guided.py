@@ -232,7 +232,7 @@ def test_inpainting_refines_biharmonic_filling_where_held_out_pixels_confirm_it(
     # a quarter of the known pixels held out: enough for a 64^2 image to confirm the blend
     refined = dd.inpaint(damaged, missing, steps=1, seed=0, holdout=0.25, **FAST)
     weights = refined.params["fill_weights"]
-    assert len(weights) == 4 and weights != [1.0, 0.0, 0.0, 0.0]
+    assert len(weights) == 6 and weights != [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert psnr(refined.image, clean) > psnr(biharmonic, clean) + 0.3
     plain = dd.inpaint(damaged, missing, steps=1, seed=0, holdout=0.25, guide="biharmonic", **FAST)
     assert psnr(plain.image, clean) == pytest.approx(psnr(biharmonic, clean), abs=0.3)

@@ -9,7 +9,12 @@ import torch
 
 from ...registry.inpaint import InpaintOptions
 from ..conversion import ImageLayout, check_image, check_mask, from_unit, shape_layout, to_unit
-from ..fill_folds import cross_validated_fill_weights
+from ..fill_folds import (
+    POLYHARMONIC_ORDERS,
+    all_fill_candidates,
+    cross_validated_fill_weights,
+    polyharmonic_candidates,
+)
 from ..guides import biharmonic_guide, blend_fills, fill_candidates, fit_fill_weights
 from .reconstruction import ImageReconstructionTask
 
@@ -95,30 +100,37 @@ class InpaintTask(ImageReconstructionTask):
         pixels (on the first call, where they are unseen; reused for the returned image). Where
         those few pixels do not confirm the blend, it is judged again by cross-validation over
         all the other known pixels (:func:`~napari_doubledip.core.fill_folds.cross_validated_fill_weights`,
-        the held-out pixels still unseen), and biharmonic filling alone comes back where that
-        does not confirm it either.
+        the held-out pixels still unseen), with harmonic and triharmonic filling as two more
+        candidates, and biharmonic filling alone comes back where that does not confirm it either.
         """
         if self.guide_name == "biharmonic":
             return biharmonic_guide(unit, unseen)
         if self.fill_weights is None:
             candidates = fill_candidates(unit, unseen)
             held = unseen & ~self.missing
-            self.fill_weights = fit_fill_weights(candidates, unit, held, self.ctx.seed)
+            self.fill_weights = np.concatenate(
+                [fit_fill_weights(candidates, unit, held, self.ctx.seed), np.zeros(len(POLYHARMONIC_ORDERS))]
+            )
             if _plain(self.fill_weights):
                 self.fill_weights, self.fill_fold_score = cross_validated_fill_weights(
                     unit, unseen, self.ctx.seed
                 )
+            peer = candidates[0]
+            assert peer is not None  # biharmonic filling is always computed
+            # the polyharmonic fills the weights use (the folds computed them on tiles only)
+            candidates = [
+                *candidates,
+                *polyharmonic_candidates(unit, unseen, self.fill_weights[4:] != 0, peer),
+            ]
             if held.any() and self.fill_fold_score is not None and not _plain(self.fill_weights):
                 # only the folds could confirm the blend: the held-out pixels are too few to also
                 # confirm the generator against it, so it must beat biharmonic filling (the peer)
                 # significantly, then the blend by its held-out error. Where the held-out pixels
                 # confirmed the blend themselves, the generator must beat the blend (camera 50%,
                 # 128^2: the looser rule took an output 0.19 dB under the blend)
-                peer = candidates[0]
-                assert peer is not None  # biharmonic filling is always computed
                 self._peer_held_errors = self._held_out_errors(self._padded(peer))
-        else:  # the returned image: only the refinements the weights use
-            candidates = fill_candidates(unit, unseen, needed=self.fill_weights != 0)
+        else:  # the returned image: only the candidates the weights use
+            candidates = all_fill_candidates(unit, unseen, needed=self.fill_weights != 0)
         return blend_fills(candidates, self.fill_weights)
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
