@@ -39,13 +39,14 @@ def graph_laplacian(ny: int, nx: int) -> sp.csr_matrix:
     return (sp.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency).tocsr()
 
 
-#: Images over this many pixels are filled tile by tile (one factorisation of the whole frame grows
-#: faster than its pixel count: 30 s for order 3 at 512^2 with 80% missing on this CPU).
-DIRECT_PIXELS = 256 * 256
+#: Images over this many pixels are filled tile by tile: one factorisation of the whole frame grows
+#: faster than its pixel count (order 3 at 256^2 with 80% missing: 1.4 s of CPU and 150 MB, against
+#: 0.9 s and no measurable memory in tiles).
+DIRECT_PIXELS = 128 * 128
 #: Core size of a tile and the margin solved around it (the margin's outer ring is held at the
-#: ``border`` fill, so tiles join without seams).
+#: ``border`` fill, so tiles join without seams: within 1e-5 of the direct solve at 80% missing).
 TILE = 128
-MARGIN = 12
+MARGIN = 24
 #: Width of that ring: the stencil of order 3 reaches three pixels.
 RING = 3
 
