@@ -43,9 +43,13 @@ def test_folds_keep_biharmonic_when_the_candidates_add_nothing(monkeypatch):
         noisy = [base + rng.normal(0, 0.1, base.shape).astype(np.float32) for _ in range(3)]
         return [base, *[c if needed is None or needed[i + 1] else None for i, c in enumerate(noisy)]]
 
+    def polyharmonic(image, unseen, needed, biharmonic):  # likewise for the polyharmonic fills
+        return [biharmonic + rng.normal(0, 0.1, biharmonic.shape).astype(np.float32) for _ in needed]
+
     monkeypatch.setattr(fill_folds, "fill_candidates", candidates)
+    monkeypatch.setattr(fill_folds, "polyharmonic_candidates", polyharmonic)
     weights, score = fill_folds.cross_validated_fill_weights(unit, missing, seed=0)
-    assert weights.tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert weights.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     assert score > -fill_folds.FOLD_CONFIDENCE_Z
 
 

@@ -453,9 +453,9 @@ def fit_fill_weights(
 
     Least squares on the held-out values. The blend replaces biharmonic filling (the first
     candidate) only when it is significantly better on held-out pixels whose weights were fitted
-    on the other half of them (cross-fitted; a one-sided test at two standard errors), so where
-    the evidence is weak biharmonic filling comes back. Candidates not computed (``None``) get
-    weight 0.
+    on the other half of them (cross-fitted; a one-sided test at two standard errors of the mean
+    paired difference per pixel, the channels' squared errors summed), so where the evidence is
+    weak biharmonic filling comes back. Candidates that are ``None`` get weight 0.
     """
     plain = np.zeros(len(candidates))
     plain[0] = 1.0
@@ -472,7 +472,8 @@ def fit_fill_weights(
         return np.linalg.lstsq(design[rows], target[rows], rcond=None)[0]
 
     crossed = np.where(half, design @ fit(~half), design @ fit(half))
-    diff = (crossed - target) ** 2 - (design[:, 0] - target) ** 2
+    # per pixel (channels summed): the channels of one pixel are not independent samples
+    diff = ((crossed - target) ** 2 - (design[:, 0] - target) ** 2).reshape(unit.shape[0], -1).sum(axis=0)
     if diff.mean() + 2.0 * diff.std() / np.sqrt(diff.size) >= 0:
         return plain
     weights = np.zeros(len(candidates))

@@ -9,7 +9,12 @@ import torch
 
 from ...registry.inpaint import InpaintOptions
 from ..conversion import ImageLayout, check_image, check_mask, from_unit, shape_layout, to_unit
-from ..fill_folds import cross_validated_fill_weights
+from ..fill_folds import (
+    POLYHARMONIC_ORDERS,
+    all_fill_candidates,
+    cross_validated_fill_weights,
+    polyharmonic_candidates,
+)
 from ..guides import biharmonic_guide, blend_fills, fill_candidates, fit_fill_weights
 from .reconstruction import ImageReconstructionTask
 
@@ -97,9 +102,10 @@ class InpaintTask(ImageReconstructionTask):
         pixels (on the first call, where they are unseen; reused for the returned image). Where
         those few pixels do not confirm the blend, it is judged again by cross-validation over
         all the other known pixels (:func:`~napari_doubledip.core.fill_folds.cross_validated_fill_weights`,
-        the held-out pixels still unseen), and biharmonic filling alone comes back where that
-        does not confirm it either. Refinements the run's time budget has no room for, or that
-        Stop interrupts, are left out (:func:`~napari_doubledip.core.guides.fill_candidates`).
+        the held-out pixels still unseen), with harmonic and triharmonic filling as two more
+        candidates, and biharmonic filling alone comes back where that does not confirm it either.
+        Refinements the run's time budget has no room for, or that Stop interrupts, are left out
+        (:func:`~napari_doubledip.core.guides.fill_candidates`).
         """
         if self.guide_name == "biharmonic":
             return biharmonic_guide(unit, unseen)
@@ -109,24 +115,31 @@ class InpaintTask(ImageReconstructionTask):
             # the refinements must leave time to be made again for the returned image's fill
             candidates = fill_candidates(unit, unseen, budget=budget, again=bool(held.any()))
             self._note_cut(candidates)
-            self.fill_weights = fit_fill_weights(candidates, unit, held, self.ctx.seed)
+            self.fill_weights = np.concatenate(
+                [fit_fill_weights(candidates, unit, held, self.ctx.seed), np.zeros(len(POLYHARMONIC_ORDERS))]
+            )
             if _plain(self.fill_weights) and not self.setup_cut:
                 self.fill_weights, self.fill_fold_score = cross_validated_fill_weights(
                     unit, unseen, self.ctx.seed, budget=budget
                 )
                 if self.fill_fold_score is None:
                     self.setup_cut = True
+            peer = candidates[0]
+            assert peer is not None  # biharmonic filling is always computed
+            # the polyharmonic fills the weights use (the folds computed them on tiles only)
+            candidates = [
+                *candidates,
+                *polyharmonic_candidates(unit, unseen, self.fill_weights[4:] != 0, peer),
+            ]
             if held.any() and self.fill_fold_score is not None and not _plain(self.fill_weights):
                 # only the folds could confirm the blend: the held-out pixels are too few to also
                 # confirm the generator against it, so it must beat biharmonic filling (the peer)
                 # significantly, then the blend by its held-out error. Where the held-out pixels
                 # confirmed the blend themselves, the generator must beat the blend (camera 50%,
                 # 128^2: the looser rule took an output 0.19 dB under the blend)
-                peer = candidates[0]
-                assert peer is not None  # biharmonic filling is always computed
                 self._peer_held_errors = self._held_out_errors(self._padded(peer))
-        else:  # the returned image: only the refinements the weights use
-            candidates = fill_candidates(unit, unseen, needed=self.fill_weights != 0, budget=budget)
+        else:  # the returned image: only the candidates the weights use
+            candidates = all_fill_candidates(unit, unseen, needed=self.fill_weights != 0, budget=budget)
             if self._note_cut(candidates, self.fill_weights != 0):
                 # Stop (or the deadline) came first: biharmonic filling from all known pixels
                 self.fill_weights = np.eye(len(candidates))[0]
