@@ -85,6 +85,9 @@ class DataCandidates:
         alt_mask = refine_opacity(self.units, self.fill, self.fill_area.astype(np.float32), colour)
         data = [(np.stack(self._invert(self.fill, alt_mask, colour)), alt_mask, flat)]
         fit_mask, fit_colour = fit_overlay(self.units, self.fill, self.fill_area)
+        # an opaque patch and its 1-px rim filled in whole (the fit's 3-px window ramps the
+        # opacity down over the patch's edge pixels, which were then half inverted: badge 25.5 -> 26.1 dB)
+        fit_mask = np.where(self.rim, 1.0, fit_mask).astype(np.float32)
         under = np.where(self.rim, self.opaque_fill, self.fill)  # taken where nearly opaque
         data.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
         candidates = [(cleaned, mask, flat), *data]
