@@ -1,8 +1,8 @@
 """The watermark task's cleaned candidates that do not depend on the generators, and the choice per part.
 
 With the mark's support from the K images (:func:`~napari_doubledip.core.priors.watermark.estimate_support`),
-each part of the mark is cleaned by whichever of several inversions suits it; all but the
-first come from the images alone (the same whatever the number of steps run):
+each part of the mark is cleaned by whichever of several inversions suits it: the generators'
+or one of these, from the images alone (the same whatever the number of steps run):
 
 - the white fit: the opacity fitted over the images filled in under the strokes;
 - the per-pixel fit of opacity and colour (:func:`fit_overlay`), an opaque patch filled in;
