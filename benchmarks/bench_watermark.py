@@ -7,7 +7,7 @@
 Data: ``--kind logo`` (default) is ``napari_doubledip.samples.watermarked_photos`` (astronaut,
 coffee, chelsea with the same white logo at opacity ``--alpha``); the other kinds are drawn by
 ``watermark_marks.py`` (thin white lettering with a dark outline and shadow, a logo in colour,
-a fully opaque badge) on ``--k`` crops of scikit-image's photos, ``--size`` plus up to
+a fully opaque badge) on ``--k`` crops of scikit-image's photos (``--photos`` to choose others), ``--size`` plus up to
 ``--jitter`` pixels each way, the mark centred or by a corner (``--anchor``). Reported: PSNR of
 the cleaned images (mean over the K), of the watermarked inputs, of ``inpaint_biharmonic`` given
 the true mask (an oracle), and mask IoU (estimated mask > t vs true opacity > t, t = half the
@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--jitter", type=int, default=0, help="sizes differ by up to this many px")
     parser.add_argument("--anchor", default="centre", help="where the mark is: centre or a corner")
+    parser.add_argument(
+        "--photos", default="", help="scikit-image photos instead of astronaut,coffee,chelsea (e.g. held out)"
+    )
     parser.add_argument("--save", default="", help="write a side-by-side PNG here (inputs, cleaned, mark)")
     args, _ = parser.parse_known_args(argv)
     options = parse_sets(args.set)
@@ -70,7 +73,8 @@ def main(argv: list[str] | None = None) -> str:
     import napari_doubledip as dd
     from napari_doubledip import samples
 
-    if args.kind == "logo" and args.k == 3 and not args.jitter and args.anchor == "centre":
+    names = tuple(args.photos.split(",")) if args.photos else None
+    if args.kind == "logo" and args.k == 3 and not args.jitter and args.anchor == "centre" and not names:
         images, alpha_mask, clean = samples.watermarked_photos(
             size=args.size, alpha=args.alpha, seed=args.seed
         )
@@ -78,7 +82,7 @@ def main(argv: list[str] | None = None) -> str:
     else:
         from watermark_marks import make_mark, photos, stamp
 
-        clean = photos(args.k, args.size, args.jitter, args.seed)
+        clean = photos(args.k, args.size, args.jitter, args.seed, names)
         mark_w, mark_a = make_mark(args.kind, (args.size, args.size))
         images, alphas = stamp(clean, mark_w, mark_a, args.anchor)
     level = float(np.median(alphas[0][alphas[0] > 0])) / 2
@@ -118,7 +122,8 @@ def main(argv: list[str] | None = None) -> str:
             "",
             f"`benchmarks/bench_watermark.py --seconds {args.seconds:g} --size {args.size} --threads "
             f"{args.threads} --alpha {args.alpha} --kind {args.kind} --k {args.k} --jitter {args.jitter} "
-            f"--anchor {args.anchor}{''.join(' --set ' + s for s in args.set)}`; "
+            f"--anchor {args.anchor}{' --photos ' + args.photos if args.photos else ''}"
+            f"{''.join(' --set ' + s for s in args.set)}`; "
             f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs (shared), device cpu. "
             "PSNR in dB vs the clean photos.",
             "",

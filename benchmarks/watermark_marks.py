@@ -123,24 +123,29 @@ def make_mark(
     return W, A
 
 
-def photos(k: int, size: int, jitter: int = 0, seed: int = 0) -> list[np.ndarray]:
+def photos(
+    k: int, size: int, jitter: int = 0, seed: int = 0, names: tuple[str, ...] | None = None
+) -> list[np.ndarray]:
     """``k`` different clean RGB photos ``(Y, X, 3)`` in [0, 1]: crops of scikit-image's photos.
 
     The first three are ``astronaut, coffee, chelsea`` at ``size`` (the sample's); more are other
     crops (other places, zooms) of those and of ``rocket``. With ``jitter`` > 0 each photo's
-    height and width are ``size`` plus a random 0..jitter pixels.
+    height and width are ``size`` plus a random 0..jitter pixels. ``names``: other scikit-image
+    photos (``data.<name>``, centre crops) instead of the first three, e.g. ones not used for
+    tuning (``rocket,cat,immunohistochemistry``).
     """
     from skimage import data, transform
 
     rng = np.random.default_rng(seed)
-    sources = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    chosen = names or ("astronaut", "coffee", "chelsea")
+    sources = [np.asarray(getattr(data, n)())[..., :3] for n in chosen] + [data.rocket()]
     out = []
     for i in range(k):
-        src = sources[i % len(sources)] if i >= 3 else sources[i]
+        src = sources[i % len(sources)] if i >= len(chosen) else sources[i]
         sh, sw = src.shape[:2]
         hh = size + (int(rng.integers(0, jitter + 1)) if jitter else 0)
         ww = size + (int(rng.integers(0, jitter + 1)) if jitter else 0)
-        if i < 3:
+        if i < len(chosen):
             side = min(sh, sw)
             top, left = (sh - side) // 2, (sw - side) // 2
             crop = src[top : top + side, left : left + side]

@@ -115,3 +115,85 @@ def test_the_matte_is_a_candidate_only_when_the_photos_take_the_mark_differently
         np.abs(cleaned - clean)[:, :, on].mean()
         < 0.3 * np.abs(_units(_blend(photos, alpha, gains)) - clean)[:, :, on].mean()
     )
+
+
+RIM = 1
+
+
+def _text_like_mark(size=48):
+    """White strokes at 0.45 with a dark outline at 0.25 around them: the usual stock lettering."""
+    from scipy import ndimage
+
+    core = _ring_mark(size) > 0
+    rim = ndimage.binary_dilation(core, iterations=RIM) & ~core
+    alpha = np.where(core, 0.45, np.where(rim, 0.25, 0.0)).astype(np.float32)
+    colour = np.where(core, 1.0, 0.0)[None].repeat(3, 0).astype(np.float32)
+    return alpha, colour
+
+
+def _overlay(photos, alpha, colour):
+    return [
+        (alpha[..., None] * np.moveaxis(colour, 0, -1) + (1 - alpha[..., None]) * p).astype(np.float32)
+        for p in photos
+    ]
+
+
+def test_shared_colour_matte_finds_a_dark_outline_the_white_model_leaves():
+    from napari_doubledip.core.postprocess import refine_opacity
+    from napari_doubledip.core.priors.matting import shared_colour_matte
+    from napari_doubledip.core.priors.watermark import fill_under
+
+    photos = _photos()
+    alpha, colour = _text_like_mark()
+    units, clean = _units(_overlay(photos, alpha, colour)), _units(photos)
+    support, outline = estimate_support(units, any_colour=True)
+    assert support[alpha > 0].all()
+    area = fill_area(outline, support)
+    start = refine_opacity(units, fill_under(units, area), area.astype(np.float32), np.ones(3))
+    white = sparse_opacity(units, support, start, np.ones(3))
+    fitted, found = shared_colour_matte(units, support, start, np.full(3, 0.5))
+    assert not fitted[~support].any()
+    rim = (alpha > 0.2) & (alpha < 0.3)
+    assert np.median(white[rim]) < 0.05  # the white model gives the dark outline no opacity
+    assert abs(float(np.median(fitted[rim])) - 0.25) < 0.08  # the shared colour finds it
+    assert float(np.median(found[:, rim])) < 0.3  # dark
+    back_white = (units - white) / (1 - white)
+    back = (units - fitted * found) / (1 - fitted)
+    on = alpha > 0
+    err, err_white = np.abs(back - clean)[:, :, on].mean(), np.abs(back_white - clean)[:, :, on].mean()
+    assert err < 0.6 * err_white
+
+
+def test_pick_per_part_by_edges_counts_edges_off_the_outline():
+    photos = _photos()
+    alpha, colour = _text_like_mark()
+    units, clean = _units(_overlay(photos, alpha, colour)), _units(photos)
+    support, outline = estimate_support(units)
+    flat = np.ones((3, *alpha.shape), np.float32)
+    rng = np.random.default_rng(0)
+    off = support & ~outline
+    # the mark gone, but noise drawn inside the support off its outline (an amplified inversion)
+    noisy = np.where(off[None, None], clean + rng.normal(0, 0.08, clean.shape), clean)
+    faint = clean + 0.15 * (units - clean)  # 15% of the mark left, nothing drawn
+    cands = [(noisy, alpha, flat), (faint, alpha, flat)]
+    np.testing.assert_array_equal(pick_per_part(units, cands, support, outline)[0], noisy)
+    np.testing.assert_array_equal(pick_per_part(units, cands, support, outline, by="edges")[0], faint)
+
+
+def test_the_shared_colour_matte_replaces_a_data_inversion_only_when_it_leaves_clearly_fewer_edges():
+    from napari_doubledip.core.tasks.watermark import WatermarkTask
+
+    photos = _photos()
+    alpha = _ring_mark()
+    dark = np.zeros((3, *alpha.shape), np.float32)  # a dark mark: the white models find nothing
+    images = _overlay(photos, alpha, dark)
+    units, clean = _units(images), _units(photos)
+    task = WatermarkTask(images)
+    task._estimate_support()
+    worse = units + 0.3 * (units - clean)  # the generators' drew more of the mark: a data one is taken
+    for offered, taken in ((clean, True), (units + 0.1 * (units - clean), False)):
+        task._shared_cache = (offered.astype(np.float32), alpha, dark)
+        out, mask, _ = task._pick_candidates(worse, np.zeros_like(alpha), np.ones(3, np.float32))
+        on = (alpha > 0) & task.support  # where the mark was found
+        same = np.isclose(out[:, :, on], offered[:, :, on], atol=1e-6).mean()
+        assert same > 0.95 if taken else same < 0.5

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["fit_gains", "invert_with_gains", "matte_candidate", "sparse_opacity"]
+__all__ = ["fit_gains", "invert_with_gains", "matte_candidate", "shared_colour_matte", "sparse_opacity"]
 
 #: Largest opacity the fit and the inversion use (the inversion divides by ``1 - a``).
 MAX_ALPHA = 0.9
 
 
-def _adam(param: torch.Tensor, lr: float) -> Any:
-    """Adam on one parameter, without ``torch.optim`` where torch has the fused kernel.
+def _adam(param: torch.Tensor, lr: float, *more: torch.Tensor) -> Any:
+    """Adam on one parameter (or a few), without ``torch.optim`` where torch has the fused kernel.
 
     ``torch.optim``'s first use imports ``torch._dynamo``: seconds of GIL-holding imports beside
     the viewer (see :mod:`~napari_doubledip.core.adam`).
@@ -31,8 +31,8 @@ def _adam(param: torch.Tensor, lr: float) -> Any:
     from ..adam import FusedAdam, fused_adam_available
 
     if fused_adam_available(param.device):
-        return FusedAdam([{"params": [param], "lr": lr}])
-    return torch.optim.Adam([param], lr=lr)  # pragma: no cover - older torch
+        return FusedAdam([{"params": [param, *more], "lr": lr}])
+    return torch.optim.Adam([param, *more], lr=lr)  # pragma: no cover - older torch
 
 
 def _edge_energy(j: torch.Tensor, a: torch.Tensor, eps: float) -> torch.Tensor:
@@ -222,3 +222,80 @@ def matte_candidate(
     cleaned = invert_with_gains(units, alpha, gains, colour, under, opaque_from, opaque_full)
     flat = np.broadcast_to(np.asarray(colour)[:, None, None], (len(colour), *alpha.shape)).astype(np.float32)
     return (cleaned, alpha, flat), gains
+
+
+def shared_colour_matte(
+    units: np.ndarray,
+    support: np.ndarray,
+    alpha: np.ndarray,
+    colour: np.ndarray,
+    iters: int = 400,
+    smooth_alpha: float = 0.1,
+    smooth_colour: float = 0.3,
+    eps: float = 1e-3,
+    lr: float = 0.02,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A mark of any colours shared by K images: its opacity AND colour per pixel, jointly over the K.
+
+    The matting model ``I_k = a * W + (1 - a) * J_k`` with ``a`` (``(Y, X)``) and ``W``
+    (``(C, Y, X)``) shared by the K images: at each pixel there are K equations per channel for
+    the mark's two unknowns per channel, and the photos' gradients are sparse. Minimises over
+    ``a`` (zero off ``support``, at most :data:`MAX_ALPHA`) and ``W`` (in (0, 1), through a
+    sigmoid) the Charbonnier norm of ``(1 - a) * grad(J_k)`` summed over the K images and the
+    C channels, plus ``smooth_alpha`` times the total variation of ``a`` (per image and
+    channel) and ``smooth_colour`` times that of the premultiplied colour ``a * W`` (per
+    image); Adam on the support's bounding box. Unlike :func:`sparse_opacity` the mark need
+    not be white: a text mark's dark outline and shadow, a logo in colour.
+
+    Parameters
+    ----------
+    units
+        ``(K, C, Y, X)`` aligned images in unit range.
+    support
+        Boolean ``(Y, X)``: where the mark may be.
+    alpha, colour
+        The start: ``(Y, X)`` opacity and ``(C, Y, X)`` (or ``(C,)``) colour; the energy is not
+        convex. A colour at 0 or 1 is moved to 0.02 / 0.98 (its logit must be finite).
+    iters, smooth_alpha, smooth_colour, eps, lr
+        Adam steps, the weights of the two total variations, Charbonnier's epsilon, step size.
+
+    Returns
+    -------
+    alpha, colour
+        ``(Y, X)`` float32 opacity in ``[0, MAX_ALPHA]``, zero off ``support``, and
+        ``(C, Y, X)`` float32 colour in (0, 1) (the start's off the support's bounding box).
+    """
+    units = np.asarray(units, np.float64)
+    channels = units.shape[1]
+    given = np.asarray(colour, np.float64)
+    given = given if given.ndim == 3 else given.reshape(-1, 1, 1)
+    start = np.clip(np.broadcast_to(given, (channels, *support.shape)), 0.02, 0.98)
+    a_out = np.zeros(support.shape, np.float32)
+    w_out = start.astype(np.float32)
+    if not support.any():
+        return a_out, w_out
+    ys, xs = np.nonzero(support)
+    box = (slice(max(ys.min() - 2, 0), ys.max() + 3), slice(max(xs.min() - 2, 0), xs.max() + 3))
+    img = torch.from_numpy(np.ascontiguousarray(units[:, :, box[0], box[1]]))
+    k = img.shape[0]
+    region = torch.from_numpy(support[box].astype(np.float64))
+    q = torch.nn.Parameter(torch.from_numpy(np.clip(np.asarray(alpha, np.float64)[box], 0.0, MAX_ALPHA)))
+    logit = torch.nn.Parameter(torch.logit(torch.from_numpy(np.ascontiguousarray(start[:, box[0], box[1]]))))
+    opt = _adam(q, lr, logit)
+
+    def tv(x: torch.Tensor) -> torch.Tensor:
+        dy, dx = x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+        return torch.sqrt(dy * dy + eps * eps).sum() + torch.sqrt(dx * dx + eps * eps).sum()
+
+    with torch.enable_grad():
+        for _ in range(iters):
+            a = q.clamp(0.0, MAX_ALPHA) * region
+            premult = a * torch.sigmoid(logit)
+            energy = _edge_energy((img - premult) / (1 - a), a, eps)
+            energy = energy + smooth_alpha * k * channels * tv(a) + smooth_colour * k * tv(premult)
+            opt.zero_grad()
+            energy.backward()
+            opt.step()
+    a_out[box] = (q.detach().clamp(0.0, MAX_ALPHA) * region).numpy()
+    w_out[:, box[0], box[1]] = torch.sigmoid(logit.detach()).numpy()
+    return a_out, w_out

@@ -14,28 +14,22 @@ from ..conversion import ANCHORS, centre_crops, check_image, from_unit, to_unit_
 from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
-from ..postprocess import invert_overlay, keep_watermark_parts, refine_opacity
-from ..priors.matting import matte_candidate
+from ..postprocess import keep_watermark_parts, refine_opacity
 from ..priors.watermark import (
     alignment_evidence,
     estimate_support,
     fill_area,
     fill_under,
-    fit_overlay,
     hint_region,
     keep_removals,
     opaque_area,
-    pick_per_part,
 )
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 from .reconstruction import weighted_mse
+from .watermark_candidates import DataCandidates
 
 #: How far inside (0, 1) a learned colour starts (its logit must be finite).
 COLOUR_MARGIN = 0.02
-#: The matting candidate is taken on a part only where it leaves under 0.85 of the others' outline.
-MATTE_HANDICAP = 1 / 0.85
-#: The matting candidate is made only when some photo's gain on the shared opacity is further from 1.
-MATTE_GAIN_SPREAD = 0.05
 
 __all__ = ["WatermarkResult", "WatermarkTask", "hint_region"]
 
@@ -77,7 +71,7 @@ class WatermarkResult(Result):
         return {"colour": self.colour, "offsets": self.offsets}
 
 
-class WatermarkTask(Task[WatermarkOptions]):
+class WatermarkTask(DataCandidates, Task[WatermarkOptions]):
     """Remove a watermark shared by K images (or by one image, with a hint) with Double-DIP.
 
     Model: ``I_k = m * w + (1 - m) * y_k`` with K clean generators ``y_k`` (one grouped forward
@@ -94,14 +88,12 @@ class WatermarkTask(Task[WatermarkOptions]):
     With K >= 2 images and no hint (``support``), the mark is first found where the images
     share an edge (:func:`estimate_support`: every image shows the same gradient, well above
     what shifted images share by chance); the mask is zero outside that support, so nothing
-    else can change, and images that share no edge come back as they were. Inside, a second
-    opacity is fitted with the images filled in over the mark's strokes (:func:`fill_under`)
-    instead of the generators' outputs (this one does not depend on how many steps fit in the
-    time), and a fourth candidate follows the matting model of Dekel et al. (one shared opacity,
-    the one that leaves the fewest edges in the K recovered photos, :func:`sparse_opacity`, with
-    a gain per image and channel, :func:`fit_gains`; made only when some gain is off 1, i.e. the
-    photos take the mark differently); each part of the mark keeps the inversion
-    that leaves less of the shared outline (:func:`pick_per_part`), and a part whose shared
+    else can change, and images that share no edge come back as they were. Inside, candidates
+    from the images alone (:mod:`~napari_doubledip.core.tasks.watermark_candidates`: fits over the
+    images filled in under the strokes, the matting model of Dekel et al. with one opacity or with
+    the mark's opacity and colour per pixel shared by the K photos; they do not depend on how
+    many steps fit in the time) are compared per part of the mark by the edges they leave, and the
+    best with the generators' inversion (:func:`pick_per_part`); a part whose shared
     outline did not weaken, or an image whose own edge along it did not, gets the input back
     (:func:`keep_removals`).
 
@@ -148,8 +140,6 @@ class WatermarkTask(Task[WatermarkOptions]):
         # (1-4 s at 1024², and the widget builds the task off the GUI thread but may still call this)
         self._support: tuple[np.ndarray, np.ndarray] | None = None
         self._wants_support = self.hint is None and o.support and self.k >= 2
-        self._matte_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._matte_done = False
         scale = self.layouts[0].high - self.layouts[0].low
         watermark = o.watermark
         self.learn_colour = isinstance(watermark, str) and watermark == "learn"
@@ -344,10 +334,6 @@ class WatermarkTask(Task[WatermarkOptions]):
             terms["mask_l1"] = l1
         return total, terms
 
-    def _invert(self, under: np.ndarray, mask: np.ndarray, colour: np.ndarray) -> list[np.ndarray]:
-        """The K images with the overlay inverted, ``under`` taken where the mask is nearly opaque."""
-        return invert_overlay(self.units, under, mask, colour, self.opts.opaque_from, self.opts.opaque_full)
-
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """The cleaned images (mask cleaned up, opacity re-fitted, overlay inverted), the watermark and its mask."""
         padded = self.padded[0]
@@ -365,27 +351,7 @@ class WatermarkTask(Task[WatermarkOptions]):
         colours = np.broadcast_to(colour[:, None, None], (len(colour), *mask.shape))
         support, outline = self.support, self.outline
         if support is not None and outline is not None and self.fill_area.any():
-            # the opacity fitted over the filled-in images instead of the generators' outputs;
-            # each part of the mark keeps whichever inversion leaves less of the shared outline
-            # and a third, of any colours: opacity and colour per pixel from how much the photos
-            # still differ under the mark (fit_overlay), an opaque patch filled in on its own
-            alt_mask = refine_opacity(self.units, self.fill, self.fill_area.astype(np.float32), colour)
-            alt = np.stack(self._invert(self.fill, alt_mask, colour))
-            flat = np.broadcast_to(colour[:, None, None], (len(colour), *mask.shape))
-            candidates = [(cleaned, mask, flat), (alt, alt_mask, flat)]
-            fit_mask, fit_colour = fit_overlay(self.units, self.fill, self.fill_area)
-            under = np.where(self.rim, self.opaque_fill, self.fill)  # taken where nearly opaque
-            candidates.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
-            matte = self._matte(alt_mask, under)
-            if matte is not None:
-                candidates.append(matte)
-            # the matting candidate must clearly win (the generators' improves with the steps: on the
-            # sample logo at 150 steps the matte's score was 0.89 of theirs on a part where they were
-            # nearer the clean photos)
-            handicap = [1.0, 1.0, 1.0, MATTE_HANDICAP][: len(candidates)]
-            cleaned, mask, colours = pick_per_part(
-                self.units, candidates, support, outline, handicap=handicap
-            )
+            cleaned, mask, colours = self._pick_candidates(cleaned, mask, colour)
         changed = np.broadcast_to(mask > 0, cleaned.shape[:1] + mask.shape)
         if support is not None and outline is not None:
             cleaned, changed = keep_removals(self.units, cleaned, support, outline, changed)
@@ -413,34 +379,6 @@ class WatermarkTask(Task[WatermarkOptions]):
         result["mark"] = self._mark(mask, colours)
         self._colour_out = colour.astype(np.float64)  # for the result (not a stream output)
         return result
-
-    def _matte(
-        self, start: np.ndarray, under: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The candidate of the matting model: one shared opacity, a gain per image and channel.
-
-        :func:`sparse_opacity` from ``start`` over the support, :func:`fit_gains`, inverted by
-        :func:`invert_with_gains` (``under`` where nearly opaque); in the mark's initial colour.
-        None (no candidate) when every gain is within :data:`MATTE_GAIN_SPREAD` of 1: the mark is
-        blended alike into every photo, which the other candidates model (and the generators'
-        improves with the steps beyond the matte: sample logo at 600 steps 34.8 dB without it,
-        33.2 with it). Computed once (it does not depend on the generators) and kept.
-        """
-        if not self._matte_done:
-            self._matte_done = True
-            assert self.support is not None
-            o = self.opts
-            self._matte_cache, self.gains = matte_candidate(
-                self.units,
-                self.support,
-                start,
-                self.initial_colour,
-                under,
-                o.opaque_from,
-                o.opaque_full,
-                MATTE_GAIN_SPREAD,
-            )
-        return self._matte_cache
 
     def _mark(self, mask: np.ndarray, colour: np.ndarray) -> np.ndarray:
         """The mark as found, to look at: ``(Y, X, 4)`` RGBA on the first image's frame, alpha = opacity."""
