@@ -413,3 +413,16 @@ def test_support_of_a_coloured_mark_and_its_opaque_patch():
     before = np.mean([np.abs(i - p)[26:38, 14:50].mean() for i, p in zip(images, photos, strict=True)])
     after = np.mean([np.abs(r - p)[26:38, 14:50].mean() for r, p in zip(result.images, photos, strict=True)])
     assert after < 0.5 * before
+
+
+def test_a_photo_given_twice_is_refused_and_left_untouched():
+    """A photo given twice shares everything with itself: its whole picture would be taken for the mark."""
+    from skimage import data
+
+    a = data.astronaut()[:64, :64].copy()
+    b = data.coffee()[:64, :64].copy()
+    copies = [a.copy(), a.copy(), b.copy()]
+    with pytest.raises(ValueError, match=r"images\[0\] and images\[1\] are the same photo"):
+        dd.remove_watermark(copies, steps=1)
+    for given, kept in zip(copies, [a, a, b], strict=True):
+        np.testing.assert_array_equal(given, kept)
