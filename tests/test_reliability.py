@@ -148,7 +148,7 @@ def test_group_task_estimate_counts_every_net(photo48, monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda device: seen.append(device) or None)
     dd.remove_watermark([photo48, photo48[:, ::-1]], steps=1, **FAST)
     assert seen  # asked before the run
-    task = api.build_task("watermark", [photo48] * 3, None)
+    task = api.build_task("watermark", [photo48, photo48[:, ::-1], photo48[::-1]], None)
     assert [n for _cfg, n in task.generators()] == [3, 1]
     assert memory.estimate_task_bytes(task) > memory.estimate_task_bytes(api.build_task("denoise", photo48))
 
