@@ -28,6 +28,26 @@ def frame_snapshot(snapshot: Snapshot, t: int) -> Snapshot:
     )
 
 
+def _placed(
+    stream: Generator[Snapshot, None, Any], first: int, batch: int | None
+) -> Generator[tuple[int, Snapshot], None, Any]:
+    """Yield each snapshot of ``stream`` with its frame position; return the stream's result.
+
+    ``batch``: ``None`` for one frame's run (at position ``first``), else the number of frames of
+    a batch run, whose snapshots are split into one per frame (:func:`frame_snapshot`).
+    """
+    while True:
+        try:
+            snapshot = next(stream)
+        except StopIteration as end:
+            return end.value
+        if batch is None:
+            yield first, snapshot
+        else:
+            for t in range(batch):
+                yield first + t, frame_snapshot(snapshot, t)
+
+
 def stream_frames(
     task: str | registry.TaskEntry,
     frames: Sequence[Sequence[Any]],
@@ -92,27 +112,14 @@ def stream_frames(
         chunk = frames[position : position + size]
         if len(chunk) == 1:
             single = getattr(api, entry.stream)(*chunk[0], **run, **options)
-            while True:
-                try:
-                    snapshot = next(single)
-                except StopIteration as end:
-                    results.append(end.value)
-                    break
-                yield position, snapshot
+            results.append((yield from _placed(single, position, None)))
         else:
             batch = FramesTask([api.build_task(entry, *inputs, **own) for inputs in chunk])  # type: ignore[misc]
             if check_memory:
                 needed = memory.estimate_task_bytes(batch)
                 if needed is not None:
                     memory.check_memory(needed, dev, what=f"{entry.name} of {len(chunk)} frames side by side")
-            stream = optimise(batch, **run, **loop)
-            while True:
-                try:
-                    snapshot = next(stream)
-                except StopIteration as end:
-                    results.extend(end.value.results)
-                    break
-                for t in range(len(chunk)):
-                    yield position + t, frame_snapshot(snapshot, t)
+            done = yield from _placed(optimise(batch, **run, **loop), position, len(chunk))
+            results.extend(done.results)
         position += len(chunk)
     return results

@@ -324,6 +324,7 @@ def run_frame_jobs(jobs: list[Job]) -> list[dict[str, Any]]:
     import datetime as _dt
 
     from .. import api
+    from ..core.loop import run_to_end
 
     started = _dt.datetime.now(_dt.timezone.utc)
     t0 = time.perf_counter()
@@ -334,13 +335,7 @@ def run_frame_jobs(jobs: list[Job]) -> list[dict[str, Any]]:
         stream = api.stream_frames(
             entry, [inputs for _e, inputs, _o in read], batch_frames=jobs[0].batch_frames, **opts
         )
-        while True:
-            try:
-                position, snapshot = next(stream)
-            except StopIteration as end:
-                results = end.value
-                break
-            progress[position](snapshot)
+        results = run_to_end(stream, lambda placed: progress[placed[0]](placed[1]))  # type: ignore[arg-type]
         return [
             _finish_job(job, result, watch.outputs, t0, started)
             for job, result, watch in zip(jobs, results, progress, strict=True)

@@ -206,9 +206,9 @@ def _blend_members(
     return members
 
 
-def _peer_only(members: list[np.ndarray | None]) -> np.ndarray:
-    """Weights that keep only the peer member (:data:`SURE_PEER_MEMBER`)."""
-    weights = np.zeros(len(members))
+def _peer_only() -> np.ndarray:
+    """Weights of the SURE blend that keep only the peer member (:data:`SURE_PEER_MEMBER`)."""
+    weights = np.zeros(len(SURE_NLM_MEMBERS) + 2)
     weights[SURE_PEER_MEMBER] = 1.0
     return weights
 
@@ -261,7 +261,7 @@ def sure_blend(
         # nearly every value sits at a clipped end (a binary or saturated image): the noise there is
         # not Gaussian and SURE misjudges the blend (0.3-0.4 dB under scikit-image's non-local
         # means on such crops); that filter alone, then
-        weights = _peer_only([None] * (len(SURE_NLM_MEMBERS) + 2))
+        weights = _peer_only()
     needed = None if weights is None else np.asarray(weights) != 0
     members = _blend_members(unit, sigma, needed, budget)
     peer = members[SURE_PEER_MEMBER]
@@ -282,7 +282,7 @@ def sure_blend(
             weights = _solve_sure([sum(parts) for parts in zip(*systems, strict=True)], sigma)
     if cut:  # Stop or the deadline came first: the peer alone
         assert peer is not None
-        return np.clip(peer, 0.0, 1.0).astype(np.float32), _peer_only(members)
+        return np.clip(peer, 0.0, 1.0).astype(np.float32), _peer_only()
     assert weights is not None
     out = sum(float(w) * m for w, m in zip(weights, members, strict=True) if m is not None)
     if not np.all(np.isfinite(out)):  # a member failed on this image: keep the image itself
