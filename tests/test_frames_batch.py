@@ -173,3 +173,28 @@ def test_widget_all_frames_run_side_by_side(viewer, qtbot, photo48, monkeypatch)
     for t, result in enumerate(state.results):
         np.testing.assert_array_equal(out.data[t], result.image)
     np.testing.assert_array_equal(source.data, movie)
+
+
+def test_auto_batching_builds_each_frame_task_once(stack, monkeypatch):
+    """On a GPU the first frame's task sizes the batch; the batch reuses it instead of building it again."""
+    import types
+
+    from napari_doubledip.core import devices, memory
+    from napari_doubledip.core.tasks import frames as frames_module
+
+    monkeypatch.setattr(devices, "resolve_device", lambda device: types.SimpleNamespace(type="cuda"))
+    monkeypatch.setattr(frames_module, "frame_batch_size", lambda *args, **kwargs: 2)
+    monkeypatch.setattr(memory, "estimate_task_bytes", lambda task: 1000)
+    built = []
+    real_build = api.build_task
+
+    def counting_build(*args, **kwargs):
+        built.append(args[1].shape)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(api, "build_task", counting_build)
+    _yielded, results = _drain(api.stream_frames("denoise", [(f,) for f in stack], steps=2, **FAST))
+    assert len(stack) == 3 and len(results) == 3
+    assert [r.params.get("frames_batched") for r in results] == [2, 2, None]
+    # each frame's task built once: frame 0 sizes the batch and runs in it, frame 2 runs alone
+    assert len(built) == 3

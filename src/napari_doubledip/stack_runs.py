@@ -101,8 +101,10 @@ def stream_frames(
     stop = loop.get("stop")
     dev = resolve_device(device)
     per_frame = None
+    probe = None  # the first frame's task, built to size the batch; the first batch reuses it
     if len(frames) > 1 and batch_frames == "auto" and dev.type == "cuda":  # the GPU's memory decides
-        per_frame = memory.estimate_task_bytes(api.build_task(entry, *frames[0], **own))
+        probe = api.build_task(entry, *frames[0], **own)
+        per_frame = memory.estimate_task_bytes(probe)
     size = frame_batch_size(entry.task_class, len(frames), per_frame, dev, batch_frames)
     results: list[Result] = []
     position = 0
@@ -114,7 +116,12 @@ def stream_frames(
             single = getattr(api, entry.stream)(*chunk[0], **run, **options)
             results.append((yield from _placed(single, position, None)))
         else:
-            batch = FramesTask([api.build_task(entry, *inputs, **own) for inputs in chunk])  # type: ignore[misc]
+            tasks = [
+                probe if (position + t == 0 and probe is not None) else api.build_task(entry, *inputs, **own)
+                for t, inputs in enumerate(chunk)
+            ]
+            probe = None
+            batch = FramesTask(tasks)  # type: ignore[arg-type]
             if check_memory:
                 needed = memory.estimate_task_bytes(batch)
                 if needed is not None:
