@@ -237,6 +237,21 @@ def test_inpainting_refines_biharmonic_filling_where_held_out_pixels_confirm_it(
     assert "fill_weights" not in plain.params
 
 
+def test_an_output_the_held_out_pixels_do_not_confirm_returns_the_guide_exactly():
+    from skimage import data
+    from skimage.restoration import inpaint_biharmonic
+
+    clean = data.moon()[200:248, 200:248] / 255.0  # film grain: no fill predicts it
+    missing = np.random.default_rng(0).random(clean.shape) < 0.5
+    damaged = np.where(missing, 0.0, clean)
+    biharmonic = np.clip(inpaint_biharmonic(damaged, missing), 0, 1)
+    # three steps from a random generator: nothing on the held-out pixels can confirm it (before,
+    # a share of its departure fitted on those pixels was added: up to 0.002 off here)
+    result = dd.inpaint(damaged, missing, steps=3, seed=0, guide="biharmonic", **FAST)
+    assert result.params["best_step"] == 0
+    np.testing.assert_allclose(result.image, biharmonic, atol=1e-5)
+
+
 def test_fill_weights_keep_biharmonic_when_the_candidates_add_nothing():
     from napari_doubledip.core.guides import fit_fill_weights
 

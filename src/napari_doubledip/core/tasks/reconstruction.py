@@ -281,9 +281,29 @@ class ImageReconstructionTask(Task):
         """The returned ``(1, C, Yp, Xp)`` image in [0, 1] from (averaged) forward outputs.
 
         Without a guide: the generator's output. With one: the guide (from all pixels) plus the
-        share of the generator's departure from it that the held-out pixels confirm.
+        share of the generator's departure from it that the held-out pixels confirm; the guide
+        alone where the output is not significantly better than it on those pixels
+        (:meth:`guide_preferred`).
         """
+        if self.guide_preferred(out):
+            assert self.guide is not None
+            shift = self.guide_shift
+            return (self.guide if shift is None else self.guide + shift).clamp(0, 1)
         return self._combined(out, shifted=True)
+
+    def guide_preferred(self, out: dict[str, torch.Tensor]) -> bool:
+        """Whether the held-out pixels fail to confirm ``out`` over the guide (:meth:`validation_loss`).
+
+        The returned image is then the guide itself: a share of the generator's departure fitted
+        on the same pixels it is judged on looks better there by construction, and added to an
+        unconfirmed output it costs quality (moon, 128^2, 50% missing: 0.01 dB under biharmonic
+        filling at the best step, 0).
+        """
+        if self.guide is None or self._guide_held_errors is None:
+            return False
+        score = self.validation_loss(out)
+        assert score is not None
+        return bool(score >= self._guide_held_errors.mean() / out["image"].shape[-3])
 
     def param_groups(self) -> list[dict[str, Any]]:
         """The generator's parameters at the learning rate ``lr``."""
