@@ -1,30 +1,27 @@
-"""Without hints: the object start, and two ways to choose between it and the classical splits.
+"""Without hints: our start against an energy choice among it and the classical splits (an experiment).
 
     nice -n 15 .venv/bin/python benchmarks/unsupervised_choice.py [--size 128] \
         [--tuned <pairs>] [--validation <pairs>] [--out benchmarks/results]
 
-Issue 12, fourth pass. Per composite (``samples.segmentation_composite``, ``~``: colours
-matched) it computes
+An experiment (issue 12, fourth pass), not the product's behaviour. Per composite
+(``samples.segmentation_composite``, ``~``: colours matched) it computes
 
-- *object*: the start without hints before this pass (``unsupervised.object_prior``);
-- two *classical candidates* (``unsupervised.classical_candidates``): 2-means on colour/texture
+- *object*: the product's start without hints (``segmentation.unsupervised_prior``);
+- two *classical candidates*: 2-means on colour/texture (``two_means`` on ``pixel_features``)
   and ``chan_vese`` on the grey image, each given the side covering less of the image's
   one-pixel frame as the foreground and cleaned by graph cuts with the border ring as
-  background;
-- **(tried)** a held-out *energy* of each (:func:`split_energy`: minus the held-out
+  background (``graphcut.cut_from``);
+- a ground-truth-free *energy* of each (:func:`split_energy`: minus the held-out
   log-likelihood per pixel of two Gaussian mixtures, one a side, fitted on one colour of a
   checkerboard of pixels and scored on the other, both ways, plus GrabCut's contrast-sensitive
-  Potts term at ``gamma`` = :data:`POTTS` x 50, per pixel); the candidate of least energy
-  replaces the object start when lower by more than :data:`MARGIN` per pixel. ``POTTS`` and
-  ``MARGIN`` were set on the ``--tuned`` composites; the ``--validation`` ones (made of
-  ``samples.VALIDATION_PHOTOS``) were scored once, after: it lost there;
-- **(adopted)** the product's choice (``unsupervised.unsupervised_choice``): the task's judge
-  (``MaskJudge``, mixtures fitted to the object start) and its margin (0.1 per pixel of the
-  image). Picked after the held-out energy lost on the validation set; the ``--fresh``
-  pairings were scored once, after it was fixed;
+  Potts term at ``gamma`` = :data:`POTTS` x 50, per pixel);
+- the *choice*: the candidate of least energy replaces the object start when it is lower by
+  more than :data:`MARGIN` per pixel;
 
 and scores each by IoU against the truth, next to the peers of ``bench_segment.py`` (2-means
-with scikit-learn and ``chan_vese``, each given the better of its two sides).
+with scikit-learn and ``chan_vese``, each given the better of its two sides). ``POTTS`` and
+``MARGIN`` were set on the ``--tuned`` composites; the ``--validation`` ones (made of
+``samples.VALIDATION_PHOTOS``) were scored once, after.
 """
 
 from __future__ import annotations
@@ -53,10 +50,6 @@ TUNED = (
     "chelsea/coffee~,clock/moon,hubble_deep_field/cat,immunohistochemistry/cat~,moon/cat,coins/clock,"
     "cat/coins,clock/immunohistochemistry,rocket/coins~,coins/rocket,cat/hubble_deep_field,"
     "immunohistochemistry/moon,moon/hubble_deep_field"
-)
-FRESH = (
-    "text/motorcycle,cell/hubble_deep_field,retina/coins~,microaneurysms/cat,motorcycle/moon,text/retina~,"
-    "cell/clock,retina/cat"
 )
 VALIDATION = (
     "retina/motorcycle,motorcycle/retina,cell/retina,text/cell,microaneurysms/motorcycle,"
@@ -121,28 +114,18 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--tuned", default=TUNED)
     parser.add_argument("--validation", default=VALIDATION)
-    parser.add_argument("--fresh", default=FRESH)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
 
     from napari_doubledip import samples
     from napari_doubledip.core.conversion import to_unit
     from napari_doubledip.core.priors.graphcut import GAMMA, pair_weights
-    from napari_doubledip.core.priors.segmentation import colour_texture_features
-    from napari_doubledip.core.priors.unsupervised import (
-        classical_candidates,
-        object_prior,
-        unsupervised_choice,
-    )
+    from napari_doubledip.core.priors.segmentation import colour_texture_features, unsupervised_prior
 
     load = lambda: subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()  # noqa: E731
     start, load_start = datetime.datetime.now(datetime.timezone.utc), load()
     lines = []
-    groups = (
-        ("the held-out energy's constants were set on", args.tuned),
-        ("for validation, scored once after the held-out energy was fixed", args.validation),
-        ("fresh, scored once after the judge's choice was adopted", args.fresh),
-    )
+    groups = (("the rule was set on", args.tuned), ("for validation, scored once after", args.validation))
     for group, pairs in groups:
         rows, scores = [], []
         for pair in pairs.split(","):
@@ -153,28 +136,23 @@ def main(argv: list[str] | None = None) -> str:
             )
             unit = to_unit(image)[0]
             t0 = time.perf_counter()
-            masks = {"object": object_prior(unit) > 0.5, **classical_candidates(unit)}
+            masks = {"object": unsupervised_prior(unit) > 0.5, **classical_candidates(unit)}
             feats, pw = colour_texture_features(unit), pair_weights(unit, POTTS * GAMMA)
             energy = {k: split_energy(unit, m, feats, pw) for k, m in masks.items()}
             best = min(("2-means", "chan_vese"), key=energy.get)
             chosen = best if energy[best] < energy["object"] - MARGIN else "object"
             seconds = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            adopted_prior, record = unsupervised_choice(unit)
-            adopted_seconds = time.perf_counter() - t0
-            adopted = iou(adopted_prior > 0.5, truth)
             score = {k: iou(m, truth) for k, m in masks.items()}
             km, cv = best_iou(kmeans_labels(image), truth), best_iou(chan_vese_labels(image), truth)
             peer = max(km, cv)
-            scores.append((score["object"], score[chosen], peer, adopted))
+            scores.append((score["object"], score[chosen], peer))
             rows.append(
                 f"| {fg} on {bg.rstrip('~')}{' (colours matched)' if match else ''} | {score['object']:.3f} | "
                 f"{score['2-means']:.3f} | {score['chan_vese']:.3f} | "
                 + " / ".join(f"{energy[k]:.3f}" for k in masks)
                 + f" | {chosen}: **{score[chosen]:.3f}** | {km:.3f} / {cv:.3f} | "
                 f"{'yes' if score['object'] >= peer else 'no'} → {'yes' if score[chosen] >= peer else 'no'} | "
-                f"{record['chosen']}: **{adopted:.3f}** ({'yes' if adopted >= peer else 'no'}) | "
-                f"{seconds:.1f} s / {adopted_seconds:.1f} s |"
+                f"{seconds:.1f} s |"
             )
             print(rows[-1], flush=True)
         s = np.array(scores)
@@ -183,17 +161,15 @@ def main(argv: list[str] | None = None) -> str:
             f"Composites {group} ({len(s)}):",
             "",
             "| composite | object start | 2-means cut | chan_vese cut | energy (object / 2-means / chan_vese) | "
-            "held-out choice (tried) | peers (2-means / chan_vese, better side) | ≥ better peer (object → held-out "
-            "choice) | judge's choice (adopted; ≥ better peer?) | time (held-out / adopted, all included) |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "choice | peers (2-means / chan_vese, better side) | ≥ better peer (object → choice) | time |",
+            "|---|---|---|---|---|---|---|---|---|",
             *rows,
             f"| **mean** | **{s[:, 0].mean():.3f}** | | | | **{s[:, 1].mean():.3f}** | better peer {s[:, 2].mean():.3f} | "
-            f"below: {(s[:, 0] < s[:, 2]).sum()} → {(s[:, 1] < s[:, 2]).sum()} | **{s[:, 3].mean():.3f}** "
-            f"(below: {(s[:, 3] < s[:, 2]).sum()}) | |",
+            f"below: {(s[:, 0] < s[:, 2]).sum()} → {(s[:, 1] < s[:, 2]).sum()} | |",
         ]
     end, load_end = datetime.datetime.now(datetime.timezone.utc), load()
     head = [
-        f"### Without hints: the object start and two choices among it and the classical splits, {args.size}²",
+        f"### Without hints: object start vs an energy choice among classical splits, {args.size}²",
         "",
         f"`benchmarks/unsupervised_choice.py --size {args.size}` (prior alone, no Double-DIP run; "
         f"POTTS {POTTS}, MARGIN {MARGIN}). Run {start:%Y-%m-%d %H:%M} → {end:%H:%M} UTC, niced; load at "

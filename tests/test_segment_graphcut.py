@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_doubledip.core.priors.graphcut import CUT_SCALE, box_prior, grabcut_loop, min_cut, pair_weights
-from napari_doubledip.core.priors.segmentation import pixel_features, two_means
-from napari_doubledip.core.priors.unsupervised import unsupervised_prior
+from napari_doubledip.core.priors.segmentation import pixel_features, two_means, unsupervised_prior
 from napari_doubledip.samples import segmentation_composite
 
 

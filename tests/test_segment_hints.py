@@ -16,8 +16,8 @@ from napari_doubledip.core.priors.segmentation import (
     check_box,
     pixel_features,
     two_means,
+    unsupervised_prior,
 )
-from napari_doubledip.core.priors.unsupervised import unsupervised_prior
 from napari_doubledip.registry._common import parse_box
 from napari_doubledip.samples import segmentation_composite
 

@@ -88,7 +88,7 @@ def test_unsupervised_start_prefers_the_tighter_split_only_inside_the_frame_obje
     The frame's object took in a patch of flat ground: the split's cut, inside it and along
     the image's edges, replaces it; a split elsewhere, or larger, does not.
     """
-    from napari_doubledip.core.priors import unsupervised
+    from napari_doubledip.core.priors import segmentation
 
     unit, truth = _square()
     grown = truth.copy()
@@ -97,62 +97,11 @@ def test_unsupervised_start_prefers_the_tighter_split_only_inside_the_frame_obje
     elsewhere[2:6, 2:30] = True
 
     def run(frame: np.ndarray, split: np.ndarray) -> np.ndarray:
-        monkeypatch.setattr(unsupervised, "box_prior", lambda *a, **k: frame.astype(np.float64))
-        monkeypatch.setattr(unsupervised, "split_prior", lambda *a, **k: split.astype(np.float64))
-        return unsupervised.object_prior(unit) > 0.5
+        monkeypatch.setattr(segmentation, "box_prior", lambda *a, **k: frame.astype(np.float64))
+        monkeypatch.setattr(segmentation, "split_prior", lambda *a, **k: split.astype(np.float64))
+        return segmentation.unsupervised_prior(unit) > 0.5
 
     assert np.array_equal(run(grown, truth), truth)  # the tighter object along the edges
     assert np.array_equal(run(truth, grown), truth)  # the split is larger: the frame's object stays
     assert np.array_equal(run(grown, elsewhere), grown)  # another region: the frame's object stays
     assert np.array_equal(run(np.zeros_like(truth), truth), truth)  # nothing in the frame: the split
-
-
-def test_classical_candidates_find_the_object_with_its_side():
-    """2-means and chan_vese on a red square on blue ground: the square (less of the frame) is the foreground."""
-    from napari_doubledip.core.priors.unsupervised import classical_candidates
-
-    unit, truth = _square()
-    candidates = classical_candidates(unit)
-    assert set(candidates) == {"2-means", "chan_vese"}
-    for mask in candidates.values():
-        assert np.array_equal(mask, truth)
-
-
-def test_a_classical_split_replaces_the_start_only_when_the_judge_finds_it_clearly_better(monkeypatch):
-    """Without hints: a start that took in a strip of the blue ground loses to a split that did not.
-
-    A split that is worse (a strip of the square dropped), or the same as the start, leaves the
-    start in place; the record names what came back.
-    """
-    from napari_doubledip.core.priors import unsupervised
-
-    unit, truth = _square()
-    wide = truth.copy()
-    wide[:, :8] = True  # the start also took the left strip of the ground
-    thin = truth.copy()
-    thin[8:10] = False  # a split that dropped two rows of the square
-
-    def choose(start: np.ndarray, splits: dict[str, np.ndarray]) -> tuple[np.ndarray, dict]:
-        monkeypatch.setattr(unsupervised, "object_prior", lambda *a, **k: start.astype(np.float64))
-        monkeypatch.setattr(unsupervised, "classical_candidates", lambda *a, **k: splits)
-        prior, record = unsupervised.unsupervised_choice(unit)
-        return prior > 0.5, record
-
-    mask, record = choose(wide, {"2-means": truth, "chan_vese": thin})
-    assert np.array_equal(mask, truth) and record["chosen"] == "2-means"
-    energies = record["energies"]
-    assert energies["2-means"] < energies["object"] - 1.0 and set(energies) == {
-        "object",
-        "2-means",
-        "chan_vese",
-    }
-    mask, record = choose(truth, {"2-means": thin, "chan_vese": truth})
-    assert np.array_equal(mask, truth) and record["chosen"] == "object"  # ties and worse splits: the start
-
-
-def test_the_run_records_which_start_it_took_without_hints():
-    image, _, hints = segmentation_composite(32, 0, foreground="chelsea", background="brick")
-    choice = dd.segment(image, steps=1, **FAST).params["start_choice"]
-    assert choice["chosen"] in ("object", "2-means", "chan_vese")
-    assert set(choice["energies"]) == {"object", "2-means", "chan_vese"}
-    assert dd.segment(image, hints, steps=1, **FAST).params["start_choice"] is None  # strokes: no choice

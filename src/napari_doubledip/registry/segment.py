@@ -37,8 +37,8 @@ class SegmentOptions(GeneratorOptions):
         What the ``prior`` term pulls the mask towards: ``"walk"`` (a random walk from the hints
         over colour/texture features, :func:`random_walk_prior`), ``"colour"`` (the Gaussian
         mixtures of :class:`ColourModel`), ``"split"`` (the unsupervised start,
-        ``unsupervised_prior``: the box prior inside the frame's border ring, the classical
-        split as fallback, 2-means or ``chan_vese`` where the judge finds the start clearly worse), ``"box"`` (GrabCut's loop inside ``box`` ending in graph cuts,
+        :func:`unsupervised_prior`: the box prior inside the frame's border ring, the classical
+        split as fallback), ``"box"`` (GrabCut's loop inside ``box`` ending in graph cuts,
         :func:`box_prior`)
         or ``"auto"``: the walk when there are both foreground and background seeds (painted,
         the box's outside, or the image's edge taken as background: see ``edge``); else the box

@@ -37,8 +37,8 @@ from ..priors.segmentation import (
     random_walk_prior,
     refine_prior,
     refit_weights,
+    unsupervised_prior,
 )
-from ..priors.unsupervised import unsupervised_choice
 from .base import NoiseInput, PaddedImage, Result, RunContext, Task
 from .reconstruction import weighted_mse
 
@@ -127,10 +127,10 @@ class SegmentTask(Task[SegmentOptions]):
     pull grows as the mask saturates, which drove the prototype to a constant mask within ~40
     steps. The mask net learns ``mask_lr_factor`` times slower than the layers.
 
-    Without hints the mask starts at ``priors.unsupervised.unsupervised_choice``: the object
-    inside the frame (the box prior with the image's border ring as the box's outside, or the
-    classical split refined by a walk), or 2-means or ``chan_vese`` cleaned by graph cuts where
-    the judge's energy says the start is clearly worse (``params["start_choice"]``), and at the end the side that covers more of the border is called background. With a ``box``
+    Without hints the mask starts at :func:`unsupervised_prior` (the object is taken to lie
+    inside the frame: the box prior with the image's border ring as the box's outside; the
+    classical split, 2-means on colour/texture refined by a walk, when that finds nothing), and
+    at the end the side that covers more of the border is called background. With a ``box``
     everything outside it is background and the mask starts at :func:`box_prior` (GrabCut's
     loop, ending in graph cuts); strokes inside the box make it a random walk again.
 
@@ -174,7 +174,6 @@ class SegmentTask(Task[SegmentOptions]):
         self.outputs_changed = False  # set when new hints arrive mid-run (the loop restarts its averages)
         self.judge: MaskJudge | None = None  # built with the prior (setup)
         self.mask_choice: MaskChoice | None = None
-        self.start_choice: dict[str, Any] | None = None  # without hints: which start (setup)
         self._derive(None if hints is None else check_hints(hints, self.layout))
         if o.mask_offset is None:
             self.mask_offset = self.prior_method in ("walk", "split", "box")
@@ -279,8 +278,7 @@ class SegmentTask(Task[SegmentOptions]):
         elif self.prior_method == "box" and self.box is not None:
             self._set_prior(box_prior(self.unit, self.box, seed))
         elif self.prior_method == "split" or (self.model is None and self.seeds is None):
-            prior, self.start_choice = unsupervised_choice(self.unit, seed, o.walk_beta)
-            self._set_prior(prior)
+            self._set_prior(unsupervised_prior(self.unit, seed, o.walk_beta))
         else:
             if self.model is None:
                 self.model = ColourModel(pixel_features(self.unit), seed=seed)
@@ -469,5 +467,4 @@ class SegmentTask(Task[SegmentOptions]):
             "input_shape": list(self.layout.shape),
             "input_dtype": str(self.layout.dtype),
             "mask_choice": None if self.mask_choice is None else self.mask_choice.record(),
-            "start_choice": self.start_choice,
         }
