@@ -71,3 +71,13 @@ def test_spread_hints_mark_different_parts_of_each_region():
     assert np.all(truth[spread == 1]) and not np.any(truth[spread == 2])
     assert min_gap(spread, 1) > 20 and min_gap(spread, 2) > 30
     assert min_gap(bunched, 1) < min_gap(spread, 1)
+
+
+@pytest.mark.parametrize("name", samples.VALIDATION_PHOTOS)
+def test_validation_photos_load_as_unit_rgb_squares(name):
+    """The validation photos (grey ones repeated over channels, the motorcycle's left view) load like the others."""
+    image = samples.photo(name, 32)
+    assert image.shape == (32, 32, 3) and image.dtype == np.float32
+    assert image.min() >= 0.0 and image.max() <= 1.0 and image.std() > 0.01
+    image, truth, hints = samples.segmentation_composite(32, foreground=name, background="cat")
+    assert image.shape == (32, 32, 3) and truth.any() and (hints == 1).any()

@@ -11,6 +11,7 @@ import numpy as np
 
 __all__ = [
     "HELD_OUT_PHOTOS",
+    "VALIDATION_PHOTOS",
     "PHOTOS",
     "hazy_photo",
     "mixtures",
@@ -26,6 +27,9 @@ __all__ = [
 PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "brick", "grass", "rocket", "gravel")
 #: More bundled ``skimage.data`` photos, for composites held out of development (see BENCHMARKS.md).
 HELD_OUT_PHOTOS = ("coins", "moon", "cat", "immunohistochemistry", "hubble_deep_field", "clock")
+#: Further bundled photos, kept for validating rules set on the others (``motorcycle`` is the left
+#: view of ``skimage.data.stereo_motorcycle``).
+VALIDATION_PHOTOS = ("retina", "cell", "text", "microaneurysms", "motorcycle")
 
 
 def photo(name: str, size: int = 128, rgb: bool = True) -> np.ndarray:
@@ -34,7 +38,7 @@ def photo(name: str, size: int = 128, rgb: bool = True) -> np.ndarray:
     Parameters
     ----------
     name
-        One of :data:`PHOTOS` or :data:`HELD_OUT_PHOTOS`.
+        One of :data:`PHOTOS`, :data:`HELD_OUT_PHOTOS` or :data:`VALIDATION_PHOTOS`.
     size
         Output height and width in pixels.
     rgb
@@ -43,9 +47,10 @@ def photo(name: str, size: int = 128, rgb: bool = True) -> np.ndarray:
     """
     from skimage import color, data, transform
 
-    if name not in PHOTOS + HELD_OUT_PHOTOS:
-        raise ValueError(f"unknown photo {name!r}; choose one of {PHOTOS + HELD_OUT_PHOTOS}")
-    image = getattr(data, name)()
+    known = PHOTOS + HELD_OUT_PHOTOS + VALIDATION_PHOTOS
+    if name not in known:
+        raise ValueError(f"unknown photo {name!r}; choose one of {known}")
+    image = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
     h, w = image.shape[:2]
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
