@@ -6,7 +6,7 @@ import numpy as np
 
 from .formation import solve_second
 
-__all__ = ["invert_overlay", "keep_watermark_parts", "refine_opacity"]
+__all__ = ["invert_overlay", "keep_watermark_parts", "refine_opacity", "smooth_inverted"]
 
 #: Smallest ``1 - opacity`` the inversion divides by (an opaque pixel would divide by 0).
 MIN_TRANSPARENCY = 1e-3
@@ -98,4 +98,49 @@ def invert_overlay(
     for unit, gen in zip(images, generated, strict=True):
         inverted = solve_second(unit, m, c, floor=MIN_TRANSPARENCY)
         out.append(np.clip((1 - blend) * inverted + blend * gen, 0.0, 1.0))
+    return out
+
+
+def smooth_inverted(
+    cleaned: np.ndarray, mask: np.ndarray, strength: float, full: float = 0.4, opaque_from: float = 0.75
+) -> np.ndarray:
+    """Non-local means over the inverted pixels, weighted by the opacity.
+
+    Inverting ``I = m * w + (1 - m) * y`` multiplies the images' own noise by ``1 / (1 - m)``
+    (a JPEG's ringing and blocks around the mark: x1.8 at the fotolia mark's 0.44), which is
+    left as a dotted trace of the mark's strokes. Each image is denoised (scikit-image's
+    non-local means, 3-px patches, ``h = strength``) on the mark's bounding box and blended
+    in with weight ``min(m / full, 1)`` where ``0 < m < opaque_from`` (where the inversion was
+    used); elsewhere the pixels are returned unchanged.
+
+    Parameters
+    ----------
+    cleaned
+        ``(K, C, Y, X)`` inverted images, unit range.
+    mask
+        ``(Y, X)`` opacity the inversion used.
+    strength
+        Non-local means' ``h`` (unit range); 0 returns a copy.
+    full, opaque_from
+        Opacity from which the denoised image is taken whole; where the inversion stops.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(K, C, Y, X)`` float32.
+    """
+    from skimage.restoration import denoise_nl_means
+
+    out = np.array(cleaned, np.float32, copy=True)
+    weight = np.clip(mask / full, 0.0, 1.0) * ((mask > 0) & (mask < opaque_from))
+    if strength <= 0 or not weight.any():
+        return out
+    ys, xs = np.nonzero(weight)
+    box = (slice(max(ys.min() - 4, 0), ys.max() + 5), slice(max(xs.min() - 4, 0), xs.max() + 5))
+    w = weight[box].astype(np.float32)
+    for image in out:
+        part = np.moveaxis(image[:, box[0], box[1]], 0, -1).astype(np.float64)
+        smooth = denoise_nl_means(part, h=strength, patch_size=3, patch_distance=4, channel_axis=-1)
+        smooth = np.moveaxis(smooth, -1, 0).astype(np.float32)
+        image[:, box[0], box[1]] = w * smooth + (1 - w) * image[:, box[0], box[1]]
     return out
