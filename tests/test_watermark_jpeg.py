@@ -43,3 +43,51 @@ def test_inversion_denoise_option_is_checked():
     assert WatermarkOptions.build().inversion_denoise == pytest.approx(0.022)
     with pytest.raises(ValueError, match="inversion_denoise"):
         WatermarkOptions.build(inversion_denoise=-0.1)
+
+
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def _luma_only_mark() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Three coloured photos under a white bar (0.45) that brightened their luma but left their chroma."""
+    yy, xx = np.mgrid[0:40, 0:48] / 48.0
+    clean = np.stack(
+        [
+            np.stack([0.2 + 0.2 * xx, 0.4 + 0.1 * yy, 0.7 - 0.2 * xx]),  # sky-like
+            np.stack([0.8 - 0.1 * yy, 0.6 + 0.1 * xx, 0.2 + 0.1 * yy]),  # stone-like
+            np.stack([0.4 + 0.2 * yy, 0.45 + 0.1 * xx, 0.5 - 0.1 * yy]),  # grey-ish
+        ]
+    )
+    mask = np.zeros((40, 48))
+    mask[14:26, 8:40] = 0.45
+    ycc = np.einsum("ij,kjyx->kiyx", _YCC, clean)
+    ycc[:, 0] = mask + (1 - mask) * ycc[:, 0]
+    marked = np.einsum("ij,kjyx->kiyx", np.linalg.inv(_YCC), ycc)
+    white = (marked - mask) / (1 - mask)  # the RGB inversion of a white blend: chroma x 1/(1 - m)
+    return (
+        clean.astype(np.float32),
+        marked.astype(np.float32),
+        white.astype(np.float32),
+        mask.astype(np.float32),
+    )
+
+
+def test_refine_chroma_undoes_a_white_mark_as_the_photos_took_it():
+    from napari_doubledip.core.postprocess import refine_chroma
+
+    clean, marked, white, mask = _luma_only_mark()
+    out, choices = refine_chroma(marked, white, mask, np.ones(3), mask > 0)
+    inside = mask > 0
+    assert np.abs(out - clean)[..., inside].max() < 0.01  # the chroma rims are gone
+    assert np.abs(white - clean)[..., inside].max() > 0.05  # they were there
+    assert all(pick != "kept" and pick[1] == 0.0 for row in choices for pick in row)
+    np.testing.assert_array_equal(out[..., ~inside], white[..., ~inside])
+
+
+def test_refine_chroma_leaves_a_coloured_mark_alone():
+    from napari_doubledip.core.postprocess import refine_chroma
+
+    _, marked, white, mask = _luma_only_mark()
+    out, choices = refine_chroma(marked, white, mask, np.array([1.0, 0.4, 0.1]), mask > 0)
+    np.testing.assert_array_equal(out, white)
+    assert choices == []

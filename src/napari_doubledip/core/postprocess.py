@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .formation import solve_second
 
-__all__ = ["invert_overlay", "keep_watermark_parts", "refine_opacity", "smooth_inverted"]
+__all__ = ["invert_overlay", "keep_watermark_parts", "refine_chroma", "refine_opacity", "smooth_inverted"]
 
 #: Smallest ``1 - opacity`` the inversion divides by (an opaque pixel would divide by 0).
 MIN_TRANSPARENCY = 1e-3
@@ -144,3 +146,97 @@ def smooth_inverted(
         smooth = np.moveaxis(smooth, -1, 0).astype(np.float32)
         image[:, box[0], box[1]] = w * smooth + (1 - w) * image[:, box[0], box[1]]
     return out
+
+
+#: JPEG's RGB -> YCbCr (full range, chroma centred on 0).
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+#: A mark whose colour's chroma (YCbCr, unit range) is under this is white or grey: neutral.
+NEUTRAL_CHROMA = 0.02
+
+
+def _edges(plane: np.ndarray) -> float:
+    """Charbonnier sum of a plane's forward differences (its edges)."""
+    return float(
+        np.sqrt(np.diff(plane, axis=0) ** 2 + 1e-6).sum() + np.sqrt(np.diff(plane, axis=1) ** 2 + 1e-6).sum()
+    )
+
+
+def refine_chroma(
+    images: np.ndarray,
+    cleaned: np.ndarray,
+    mask: np.ndarray,
+    colour: np.ndarray,
+    area: np.ndarray,
+    gains: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25),
+    blurs: tuple[float, ...] = (0.0, 1.0, 1.5, 2.0),
+    opaque_from: float = 0.75,
+) -> tuple[np.ndarray, list[list[Any]]]:
+    """A neutral (white or grey) mark's chroma undone per image, as the photo took it; the luma kept.
+
+    A white mark at opacity ``m`` scales a photo's chroma (YCbCr) by ``1 - m``, but real photos
+    do not take it so: JPEG keeps the chroma at half resolution (the mark's chroma is blurred
+    by 1-2 px) and a mark blended in another colour space scales it less, or not at all. An
+    inversion that scales it back by ``1 / (1 - m)`` then draws coloured rims around the
+    strokes (orange on yellow stone, dark blue on sky). Per image and chroma channel, the
+    input's chroma divided by ``1 - g * blur_s(m)`` for ``g`` in ``gains`` and ``s`` in
+    ``blurs`` (px), or ``cleaned``'s own chroma, whichever has the fewest edges over ``area``
+    (the matting model's prior: a photo's edges are sparse); ``cleaned``'s luma is kept. Only
+    for a neutral mark (``colour``'s chroma under :data:`NEUTRAL_CHROMA` wherever ``m > 0``)
+    and where ``0 < m < opaque_from`` (where it was inverted); otherwise ``cleaned`` comes
+    back.
+
+    Parameters
+    ----------
+    images, cleaned
+        ``(K, 3, Y, X)`` inputs and cleaned images, unit range, RGB.
+    mask
+        ``(Y, X)`` opacity used.
+    colour
+        ``(3,)`` or ``(3, Y, X)`` the mark's colour.
+    area
+        Boolean ``(Y, X)``: where the mark may be (the choice is judged on its bounding box).
+    gains, blurs, opaque_from
+        As above.
+
+    Returns
+    -------
+    cleaned, choices
+        ``(K, 3, Y, X)`` float32, and per image and chroma channel ``"kept"`` or ``(s, g)``.
+    """
+    from scipy import ndimage
+
+    out = np.array(cleaned, np.float32, copy=True)
+    where = area & (mask > 0) & (mask < opaque_from)
+    if images.shape[1] != 3 or not where.any():
+        return out, []
+    c = np.asarray(colour, np.float64)
+    c = c.reshape(3, 1, 1) if c.ndim == 1 else c
+    chroma = np.abs(np.einsum("ij,jyx->iyx", _YCC[1:], np.broadcast_to(c, (3, *mask.shape))))
+    if (chroma.max(0)[mask > 0] > NEUTRAL_CHROMA).any():
+        return out, []
+    ys, xs = np.nonzero(area)
+    box = (slice(max(ys.min() - 3, 0), ys.max() + 4), slice(max(xs.min() - 3, 0), xs.max() + 4))
+    m = np.asarray(mask, np.float64)
+    blurred = {s: (ndimage.gaussian_filter(m, s) if s > 0 else m)[box] for s in blurs}
+    inside = where[box]
+    choices: list[list[Any]] = []
+    for k, image in enumerate(np.asarray(images, np.float64)):
+        ycc_in = np.einsum("ij,jyx->iyx", _YCC, image[:, box[0], box[1]])
+        ycc_out = np.einsum("ij,jyx->iyx", _YCC, out[k][:, box[0], box[1]].astype(np.float64))
+        row: list[Any] = []
+        for ch in (1, 2):
+            plane = ycc_out[ch]
+            best, found = _edges(plane), plane
+            pick_: Any = "kept"
+            for s in blurs:
+                for g in gains:
+                    candidate = np.where(inside, ycc_in[ch] / (1 - np.clip(g * blurred[s], 0.0, 0.9)), plane)
+                    energy = _edges(candidate)
+                    if energy < best:
+                        best, pick_, found = energy, (s, g), candidate
+            ycc_out[ch] = found
+            row.append(pick_)
+        choices.append(row)
+        rgb = np.clip(np.einsum("ij,jyx->iyx", np.linalg.inv(_YCC), ycc_out), 0.0, 1.0)
+        out[k][:, box[0], box[1]] = np.where(inside, rgb, out[k][:, box[0], box[1]])
+    return out, choices
