@@ -91,3 +91,16 @@ def test_refine_chroma_leaves_a_coloured_mark_alone():
     out, choices = refine_chroma(marked, white, mask, np.array([1.0, 0.4, 0.1]), mask > 0)
     np.testing.assert_array_equal(out, white)
     assert choices == []
+
+
+def test_refine_chroma_is_not_led_by_the_noise_the_inversion_amplifies():
+    """An RGB blend (the chroma scaled by 1 - m) on noisy photos: the chroma must be scaled back."""
+    from napari_doubledip.core.postprocess import refine_chroma
+
+    clean, _, _, mask = _luma_only_mark()
+    rng = np.random.default_rng(3)
+    marked = mask + (1 - mask) * clean + rng.normal(0.0, 0.02, clean.shape)
+    white = ((marked - mask) / (1 - mask)).astype(np.float32)
+    _, choices = refine_chroma(marked.astype(np.float32), white, mask, np.ones(3), mask > 0)
+    # images 0 and 1 are coloured (their chroma shows the mark); the grey-ish one hardly has chroma
+    assert all(pick == "kept" or pick[1] >= 0.75 for row in choices[:2] for pick in row)
