@@ -2,10 +2,13 @@ r"""Watermark removal on real photos sharing one mark, at their own size: remova
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_watermark_real.py FOLDER \
         [--names fotolia1.jpg,fotolia2.jpg,fotolia3.jpg] [--seconds 240] [--threads 1] \
-        [--band Y0:Y1,X0:X1] [--save DIR] [--set key=value ...]
+        [--band Y0:Y1,X0:X1] [--save DIR] [--crops FILE.png] [--set key=value ...]
 
 The photos are read from FOLDER (nothing of them is kept in the repository) and given to
 ``remove_watermark`` as they are: full size, no hint, default options, ``max_seconds``.
+
+``--crops`` writes one small PNG: per photo, the band (widened by 16 px) of the input, of the
+output and the found mark's opacity, side by side, twice the size.
 
 Measured on the common centred area (where the task aligns them):
 
@@ -74,6 +77,28 @@ def excess(m: np.ndarray, band: tuple[slice, slice]) -> tuple[float, float]:
     return float(m[band].mean()), float(strips.mean())
 
 
+def save_crops(
+    path: Path, ins: list[np.ndarray], outs: list[np.ndarray], mask: np.ndarray, band: tuple[slice, slice]
+) -> None:
+    """Per photo a row: the band widened by 16 px of the input, the output and the mask, x2."""
+    from skimage import io
+
+    h, w = mask.shape
+    box = (
+        slice(max(band[0].start - 16, 0), min(band[0].stop + 16, h)),
+        slice(max(band[1].start - 16, 0), min(band[1].stop + 16, w)),
+    )
+    grey = np.repeat((255 * mask[box])[..., None], 3, -1)
+    rows = []
+    for i, o in zip(ins, outs, strict=True):
+        parts = [i[box], o[box], grey]
+        gap = np.full((parts[0].shape[0], 4, 3), 255.0)
+        rows.append(np.concatenate([parts[0], gap, parts[1], gap, parts[2]], 1))
+        rows.append(np.full((4, rows[-1].shape[1], 3), 255.0))
+    picture = np.clip(np.round(np.concatenate(rows[:-1], 0)), 0, 255).astype(np.uint8)
+    io.imsave(path, np.kron(picture, np.ones((2, 2, 1), np.uint8)), check_contrast=False)
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
@@ -83,6 +108,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--band", default="", help="Y0:Y1,X0:X1 on the common area (default: found)")
     parser.add_argument("--save", type=Path, default=None, help="write the outputs and mask here")
+    parser.add_argument("--crops", type=Path, default=None, help="write band crops: inputs | outputs | mask")
     parser.add_argument("--set", action="append", default=[], help="task option key=value")
     args = parser.parse_args(argv)
     options = parse_sets(args.set)
@@ -131,6 +157,8 @@ def main(argv: list[str] | None = None) -> str:
         for n, o in zip(names, res.images, strict=True):
             io.imsave(args.save / f"clean_{Path(n).stem}.png", o, check_contrast=False)
         io.imsave(args.save / "mask.png", (255 * mask).astype(np.uint8), check_contrast=False)
+    if args.crops:
+        save_crops(args.crops, ins, outs, mask, band)
     ok_removal = removal >= 0.8
     ok_harm = diff_out.mean() <= 1.5 and np.percentile(diff_out, 99.9) <= 24
     report = "\n".join(

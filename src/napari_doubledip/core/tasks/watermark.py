@@ -14,7 +14,7 @@ from ..conversion import ANCHORS, centre_crops, check_image, from_unit, to_unit_
 from ..formation import blend
 from ..losses import ExclusionLoss
 from ..network import resolve_net_config
-from ..postprocess import keep_watermark_parts, refine_opacity
+from ..postprocess import keep_watermark_parts, refine_chroma, refine_opacity, smooth_inverted
 from ..priors.watermark import (
     alignment_evidence,
     estimate_support,
@@ -359,7 +359,7 @@ class WatermarkTask(DataCandidates, Task[WatermarkOptions]):
 
     def outputs(self, out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
         """The cleaned images (mask cleaned up, opacity re-fitted, overlay inverted), the watermark and its mask."""
-        padded = self.padded[0]
+        padded, o = self.padded[0], self.opts
         clean = padded.to_numpy(out["clean"])  # (K, C, Y, X)
         mask = np.clip(padded.to_numpy(out["mask"])[0, 0], 0.0, 1.0)
         if self.opts.clean_mask:
@@ -375,6 +375,12 @@ class WatermarkTask(DataCandidates, Task[WatermarkOptions]):
         support, outline = self.support, self.outline
         if support is not None and outline is not None and self.fill_area.any():
             cleaned, mask, colours = self._pick_candidates(cleaned, mask, colour)
+            # a white mark's chroma undone as each photo took it (JPEG: blurred; or not at all)
+            cleaned, self.chroma_choices = refine_chroma(
+                self.units, cleaned, mask, colours, support, opaque_from=o.opaque_from
+            )
+            # the inversion amplified the images' (JPEG's) noise by 1 / (1 - m): smoothed there
+            cleaned = smooth_inverted(cleaned, mask, o.inversion_denoise, opaque_from=o.opaque_from)
         changed = np.broadcast_to(mask > 0, cleaned.shape[:1] + mask.shape)
         if support is not None and outline is not None:
             cleaned, changed = keep_removals(self.units, cleaned, support, outline, changed)
