@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..postprocess import invert_overlay, refine_opacity
+from ..priors.mark_regions import region_start
 from ..priors.matting import matte_candidate, shared_colour_matte
 from ..priors.watermark import edge_energy, fit_overlay, pick_per_part
 
@@ -66,6 +67,7 @@ class DataCandidates:
     _matte_cache: Candidate | None = None
     _matte_done: bool = False
     _shared_cache: Candidate | None = None
+    mark_regions: int = 0
 
     support: Any
     outline: Any
@@ -161,6 +163,11 @@ class DataCandidates:
         if self._shared_cache is None:
             assert self.support is not None
             colour = np.where(fit_mask[None] > 0, 0.5 * (fit_colour + 0.5), 0.5)
+            # a mark's wide strokes (wider than the fill under the outline reaches) from the
+            # attenuation of the photos' differences: the colour logo's ring and bar
+            start, colour, self.mark_regions = region_start(
+                self.units, self.support, self.outline, start, colour
+            )
             alpha, colour = shared_colour_matte(self.units, self.support, start, colour)
             self._shared_cache = np.stack(self._invert(under, alpha, colour)), alpha, colour
         return self._shared_cache
