@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..postprocess import invert_overlay, refine_opacity
-from ..priors.mark_regions import region_start
+from ..priors.mark_regions import beside_opaque, region_start
 from ..priors.matting import matte_candidate, shared_colour_matte
 from ..priors.watermark import edge_energy, fit_overlay, pick_per_part
 
@@ -91,6 +91,11 @@ class DataCandidates:
         # an opaque patch and its 1-px rim filled in whole (the fit's 3-px window ramps the
         # opacity down over the patch's edge pixels, which were then half inverted: badge 25.5 -> 26.1 dB)
         fit_mask = np.where(self.rim, 1.0, fit_mask).astype(np.float32)
+        # just outside the patch: the opacity along the patch's colour (the fit over the fill
+        # found opacity there where there was none: badge 26.13 -> 26.31 dB; a 6-px band 26.00)
+        band, beside, beside_colour = beside_opaque(self.units, self.opaque, self.rim)
+        fit_mask = np.where(band, beside, fit_mask).astype(np.float32)
+        fit_colour = np.where(band[None], beside_colour, fit_colour).astype(np.float32)
         under = np.where(self.rim, self.opaque_fill, self.fill)  # taken where nearly opaque
         data.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
         candidates = [(cleaned, mask, flat), *data]
