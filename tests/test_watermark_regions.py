@@ -61,8 +61,8 @@ def test_region_start_gives_the_strokes_their_opacity_and_colour():
     units = _units(_blend(_photos(), alpha, ORANGE))
     support, outline = _outline(alpha)
     grey = np.full((3, *alpha.shape), 0.5)
-    start, colour, count = region_start(units, support, outline, np.zeros_like(alpha), grey)
-    assert count >= 1
+    start, colour, wide = region_start(units, support, outline, np.zeros_like(alpha), grey)
+    assert wide.any() and (alpha[wide] > 0).all()
     core = (alpha > 0) & (start >= 0.3)
     assert core.sum() > 0.5 * (alpha > 0).sum()  # most of the strokes, from a start of zero
     assert (start[alpha == 0] < 0.3).mean() > 0.95
@@ -83,10 +83,8 @@ def test_mark_regions_find_nothing_without_a_mark():
     outline[15, 12:28] = True  # a chance line: no region beside it is attenuated
     _, opacity = mark_regions(units, support, outline)
     assert all(a < 0.3 for a in opacity.values())
-    start, _, count = region_start(
-        units, support, outline, np.zeros(support.shape), np.full((3, 48, 48), 0.5)
-    )
-    assert count == 0 and not start.any()
+    start, _, wide = region_start(units, support, outline, np.zeros(support.shape), np.full((3, 48, 48), 0.5))
+    assert not wide.any() and not start.any()
 
 
 def test_beside_opaque_is_zero_beside_a_sharp_patch_and_the_halo_beside_a_soft_one():

@@ -133,7 +133,7 @@ def region_start(
     band: int = 1,
     reach: int = 3,
     rim_px: int = 3,
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A start for the shared-colour matte with the mark's wide strokes filled in from :func:`mark_regions`.
 
     In each region of opacity ``a`` >= :data:`MIN_REGION_OPACITY` (clipped to 0.9) the start is
@@ -153,9 +153,9 @@ def region_start(
 
     Returns
     -------
-    alpha, colour, count
-        The start (new arrays, colour in [0.02, 0.98] where a region set it) and how many
-        regions were found to be the mark's (0: the start as given).
+    alpha, colour, wide
+        The start (new arrays, colour in [0.02, 0.98] where a region set it) and the boolean
+        ``(Y, X)`` regions found to be the mark's (all False: the start as given).
     """
     u = np.asarray(units, np.float64)
     a_out = np.array(alpha, np.float64, copy=True)
@@ -163,7 +163,7 @@ def region_start(
     labels, opacity = mark_regions(u, support, outline, band, reach)
     marked = {c: a for c, a in opacity.items() if a >= MIN_REGION_OPACITY}
     if not marked:
-        return a_out, c_out, 0
+        return a_out, c_out, np.zeros(support.shape, bool)
     is_marked = np.isin(labels, list(marked))
     unmarked = (labels > 0) & ~is_marked
     dist, idx = ndimage.distance_transform_edt(~unmarked, return_indices=True)
@@ -200,7 +200,7 @@ def region_start(
         top = region_alpha[near[0][py, px], near[1][py, px]]
         a_out[py, px] = np.maximum(a_out[py, px], np.clip(fitted, 0.0, top))
         c_out[:, py, px] = w[0]
-    return a_out, c_out, len(marked)
+    return a_out, c_out, is_marked
 
 
 def beside_opaque(

@@ -67,7 +67,7 @@ class DataCandidates:
     _matte_cache: Candidate | None = None
     _matte_done: bool = False
     _shared_cache: Candidate | None = None
-    mark_regions: int = 0
+    _wide_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     support: Any
     outline: Any
@@ -108,10 +108,14 @@ class DataCandidates:
         cleaned, mask, colours = pick_per_part(
             self.units, candidates, support, outline, handicap=handicap, choices=choices
         )
-        # where an inversion from the images alone was taken: the shared-colour matte instead,
-        # when the K photos keep clearly fewer edges with it (not over an opaque patch, filled in:
-        # a fill has fewer edges than any inversion, and the fill over the patch alone is nearest)
-        if not any(choices):
+        # where an inversion from the images alone was taken, or where the mark has wide strokes
+        # (:func:`region_start`; the generators' candidate at 30 steps left the colour logo's
+        # outline weaker than the fills did but kept the mark: 22.0 dB vs the matte's 36):
+        # the shared-colour matte instead, when the K photos keep clearly fewer edges with it
+        # (not over an opaque patch, filled in: a fill has fewer edges than any inversion, and
+        # the fill over the patch alone is nearest)
+        wide = self._wide(alt_mask, fit_mask, fit_colour)[2]
+        if not any(choices) and not wide.any():
             return cleaned, mask, colours
         shared = self._shared(alt_mask, fit_mask, fit_colour, under)
         ours, theirs = edge_energy(cleaned), edge_energy(shared[0])
@@ -119,7 +123,7 @@ class DataCandidates:
         for label, choice in enumerate(choices, start=1):
             where = parts == label
             if (
-                choice
+                (choice or wide[where].any())
                 and not self.opaque[where].any()
                 and theirs[where].mean() < SHARED_MARGIN * ours[where].mean()
             ):
@@ -155,6 +159,23 @@ class DataCandidates:
             )
         return self._matte_cache
 
+    def _wide(
+        self, start: np.ndarray, fit_mask: np.ndarray, fit_colour: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The shared-colour matte's start and the mark's wide strokes (:func:`region_start`); once.
+
+        The white fit's opacity ``start`` and, where the per-pixel fit saw a mark, its colour
+        halfway to grey (else grey: a colour at 0 or 1 hardly moves through its sigmoid); in
+        the regions that the photos' attenuated differences show to be the mark's (strokes
+        wider than the fill under the outline reaches: the colour logo's ring and bar), their
+        opacity and colour. Returns ``(opacity, colour, wide strokes)``.
+        """
+        if self._wide_cache is None:
+            assert self.support is not None and self.outline is not None
+            colour = np.where(fit_mask[None] > 0, 0.5 * (fit_colour + 0.5), 0.5)
+            self._wide_cache = region_start(self.units, self.support, self.outline, start, colour)
+        return self._wide_cache
+
     def _shared(
         self, start: np.ndarray, fit_mask: np.ndarray, fit_colour: np.ndarray, under: np.ndarray
     ) -> Candidate:
@@ -167,12 +188,7 @@ class DataCandidates:
         """
         if self._shared_cache is None:
             assert self.support is not None
-            colour = np.where(fit_mask[None] > 0, 0.5 * (fit_colour + 0.5), 0.5)
-            # a mark's wide strokes (wider than the fill under the outline reaches) from the
-            # attenuation of the photos' differences: the colour logo's ring and bar
-            start, colour, self.mark_regions = region_start(
-                self.units, self.support, self.outline, start, colour
-            )
+            start, colour, _ = self._wide(start, fit_mask, fit_colour)
             alpha, colour = shared_colour_matte(self.units, self.support, start, colour)
             self._shared_cache = np.stack(self._invert(under, alpha, colour)), alpha, colour
         return self._shared_cache
