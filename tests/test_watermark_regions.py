@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_doubledip.core.priors.mark_regions import beside_opaque, mark_regions, region_start
+from napari_doubledip.core.priors.mark_regions import (
+    amplified_parts,
+    beside_opaque,
+    mark_regions,
+    region_start,
+)
 from napari_doubledip.core.priors.matting import shared_colour_matte
 from napari_doubledip.core.priors.watermark import opaque_area
 
@@ -112,3 +117,28 @@ def test_beside_opaque_is_zero_beside_a_sharp_patch_and_the_halo_beside_a_soft_o
     units = _units(_blend(photos, soft, red))
     band, alpha, _ = beside_opaque(units, opaque, rim)
     assert abs(float(np.median(alpha[band & halo])) - 0.4) < 0.1
+
+
+def test_amplified_parts_refuses_a_part_that_was_no_mark_and_keeps_a_removed_one():
+    photos = _photos()
+    alpha = _wide_ring()
+    units = _units(_blend(photos, alpha, ORANGE))
+    clean = _units(photos)
+    support = np.zeros(alpha.shape, bool)
+    support[2:34, 6:42] = True  # the ring's part
+    support[37:47, 2:46] = True  # the bar's part
+    mask = alpha.copy()
+    # the ring removed exactly; on the bar's part a "removal" where no mark is (the photos' own
+    # differences divided by 1 - 0.6 beside the bar)
+    cleaned = np.where(alpha[None, None] > 0, clean, units)
+    fake = np.zeros_like(alpha)
+    fake[37, 2:46] = 0.6
+    fake[46, 2:46] = 0.6
+    mask = np.where(fake > 0, fake, mask)
+    mean = units.mean(0, keepdims=True)
+    cleaned = np.where(fake[None, None] > 0, mean + (units - mean) / 0.4, cleaned)
+    cleaned[:, :, 38:46] = units[:, :, 38:46]  # the bar itself left alone
+    mask[38:46] = 0.0
+    refused = amplified_parts(units, cleaned, mask, support)
+    assert refused[40, 20] and refused[37, 20]
+    assert not refused[4:34].any()  # the ring, removed, is kept

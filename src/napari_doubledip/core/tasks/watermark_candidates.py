@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..postprocess import invert_overlay, refine_opacity
-from ..priors.mark_regions import beside_opaque, region_start
+from ..priors.mark_regions import amplified_parts, beside_opaque, region_start
 from ..priors.matting import matte_candidate, shared_colour_matte
 from ..priors.watermark import edge_energy, fit_overlay, pick_per_part
 
@@ -115,8 +115,27 @@ class DataCandidates:
         # (not over an opaque patch, filled in: a fill has fewer edges than any inversion, and
         # the fill over the patch alone is nearest)
         wide = self._wide(alt_mask, fit_mask, fit_colour)[2]
-        if not any(choices) and not wide.any():
-            return cleaned, mask, colours
+        if any(choices) or wide.any():
+            self._take_shared(cleaned, mask, colours, choices, wide, (alt_mask, fit_mask, fit_colour, under))
+        # never worse than the inputs: a part whose cleaned photos differ far more than the photos
+        # around it was no mark (chance edges: the colour logo by a corner at K = 2, 3)
+        refused = amplified_parts(self.units, cleaned, mask, support)
+        cleaned[:, :, refused] = self.units[:, :, refused]
+        mask[refused] = 0.0
+        return cleaned, mask, colours
+
+    def _take_shared(
+        self,
+        cleaned: np.ndarray,
+        mask: np.ndarray,
+        colours: np.ndarray,
+        choices: list[int],
+        wide: np.ndarray,
+        start: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
+        """The shared-colour matte on the parts where it may replace the choice, in place (see above)."""
+        support = self.support
+        alt_mask, fit_mask, fit_colour, under = start
         shared = self._shared(alt_mask, fit_mask, fit_colour, under)
         ours, theirs = edge_energy(cleaned), edge_energy(shared[0])
         parts, _ = ndimage.label(support)
@@ -130,7 +149,6 @@ class DataCandidates:
                 cleaned[:, :, where] = shared[0][:, :, where]
                 mask[where] = shared[1][where]
                 colours[:, where] = shared[2][:, where]
-        return cleaned, mask, colours
 
     def _matte(self, start: np.ndarray, under: np.ndarray) -> Candidate | None:
         """The candidate of the matting model: one shared opacity, a gain per image and channel.
