@@ -5,18 +5,24 @@ each part of the mark is cleaned by whichever of several inversions suits it: th
 or one of these, from the images alone (the same whatever the number of steps run):
 
 - the white fit: the opacity fitted over the images filled in under the strokes;
-- the per-pixel fit of opacity and colour (:func:`fit_overlay`), an opaque patch filled in;
+- the per-pixel fit of opacity and colour (:func:`fit_overlay`), an opaque patch filled in
+  (beside it, the opacity from the photos' attenuated differences: :func:`beside_opaque`);
 - the matte: one shared opacity that leaves the fewest edges in the K photos, a gain per
   image and channel (:func:`matte_candidate`; made only when the photos take the mark
   differently);
 - the shared-colour matte: opacity AND colour per pixel, shared by the K photos, that leave
-  the fewest edges (:func:`shared_colour_matte`: a text mark's dark outline and shadow).
+  the fewest edges (:func:`shared_colour_matte`: a text mark's dark outline and shadow),
+  started in a mark's wide strokes from the regions whose photos' differences are attenuated
+  (:func:`region_start`: a colour logo's ring and bar).
 
 Per part, the first three and the generators' inversion are compared by what is left of the
 mark's shared outline (:func:`pick_per_part`; the matte must clearly win, :data:`MATTE_HANDICAP`);
 where one from the images alone was taken, the shared-colour matte replaces it when the K
 photos keep clearly fewer edges with it (:func:`edge_energy`, the matting model's own prior,
-which sees a dark outline that the mark's light outline does not: :data:`SHARED_MARGIN`).
+which sees a dark outline that the mark's light outline does not: :data:`SHARED_MARGIN`);
+where the mark has wide strokes, it may replace the generators' inversion too. Last, a part
+whose cleaned photos differ far more than the inputs around it is given back
+(:func:`amplified_parts`: no mark was there).
 """
 
 from __future__ import annotations
