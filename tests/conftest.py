@@ -29,3 +29,15 @@ def rng() -> np.random.Generator:
 def viewer(make_napari_viewer_proxy):
     """A napari viewer for the dock-widget tests (napari's own fixture, closed after the test)."""
     return make_napari_viewer_proxy()
+
+
+def watermark_photos(size: int = 48) -> list[np.ndarray]:
+    """Three bundled photos (astronaut, coffee, chelsea) at ``size``, dimmed to 0.8 so a white mark stays inside [0, 1]."""
+    from napari_doubledip import samples
+
+    return [(0.8 * samples.photo(n, size)).astype(np.float32) for n in ("astronaut", "coffee", "chelsea")]
+
+
+def watermark_units(images: list[np.ndarray]) -> np.ndarray:
+    """``(K, C, Y, X)`` float64 stack of ``(Y, X, C)`` images, as the watermark priors take them."""
+    return np.stack([np.moveaxis(np.asarray(i, np.float64), -1, 0) for i in images])

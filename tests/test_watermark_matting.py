@@ -7,15 +7,8 @@ import numpy as np
 from napari_doubledip.core.priors.matting import fit_gains, invert_with_gains, sparse_opacity
 from napari_doubledip.core.priors.watermark import estimate_support, fill_area, pick_per_part
 
-
-def _photos(size=48):
-    from napari_doubledip import samples
-
-    return [(0.8 * samples.photo(n, size)).astype(np.float32) for n in ("astronaut", "coffee", "chelsea")]
-
-
-def _units(images):
-    return np.stack([np.moveaxis(np.asarray(i, np.float64), -1, 0) for i in images])
+from .conftest import watermark_photos as _photos
+from .conftest import watermark_units as _units
 
 
 def _ring_mark(size=48, opacity=0.4):

@@ -13,17 +13,10 @@ from napari_doubledip.core.priors.mark_regions import (
 from napari_doubledip.core.priors.matting import shared_colour_matte
 from napari_doubledip.core.priors.watermark import opaque_area
 
+from .conftest import watermark_photos as _photos
+from .conftest import watermark_units as _units
+
 ORANGE = np.array([1.0, 0.55, 0.0])
-
-
-def _photos(size=48):
-    from napari_doubledip import samples
-
-    return [(0.8 * samples.photo(n, size)).astype(np.float32) for n in ("astronaut", "coffee", "chelsea")]
-
-
-def _units(images):
-    return np.stack([np.moveaxis(np.asarray(i, np.float64), -1, 0) for i in images])
 
 
 def _wide_ring(size=48, opacity=0.5):
