@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> str:
     h, w = alpha.shape
     clean = []
     for name in args.photos.split(","):
-        src = np.asarray(getattr(data, name)())[..., :3].astype(np.float64)
+        src = np.asarray(getattr(data, name)()).astype(np.float64)
+        src = np.repeat(src[..., None], 3, axis=-1) if src.ndim == 2 else src[..., :3]  # grey photos as RGB
         sh, sw = src.shape[:2]
         scale = max(h / sh, w / sw)
         img = transform.resize(src, (int(np.ceil(sh * scale)), int(np.ceil(sw * scale))), anti_aliasing=True)
