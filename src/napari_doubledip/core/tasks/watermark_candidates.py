@@ -59,7 +59,7 @@ class DataCandidates:
 
     Uses the task's ``units`` ``(K, C, Y, X)``, ``support``, ``outline``, ``fill``,
     ``fill_area``, ``opaque``, ``rim``, ``opaque_fill``, ``initial_colour`` and ``opts``; the matte and the
-    shared-colour matte are computed once and kept.
+    shared-colour matte, and the per-pixel fit, are computed once and kept.
     """
 
     units: np.ndarray
@@ -74,6 +74,7 @@ class DataCandidates:
     _matte_done: bool = False
     _shared_cache: Candidate | None = None
     _wide_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    _fit_cache: tuple[Candidate, np.ndarray] | None = None
 
     support: Any
     outline: Any
@@ -93,17 +94,9 @@ class DataCandidates:
         flat = np.broadcast_to(colour[:, None, None], (len(colour), *mask.shape))
         alt_mask = refine_opacity(self.units, self.fill, self.fill_area.astype(np.float32), colour)
         data = [(np.stack(self._invert(self.fill, alt_mask, colour)), alt_mask, flat)]
-        fit_mask, fit_colour = fit_overlay(self.units, self.fill, self.fill_area)
-        # an opaque patch and its 1-px rim filled in whole (the fit's 3-px window ramps the
-        # opacity down over the patch's edge pixels, which were then half inverted: badge 25.5 -> 26.1 dB)
-        fit_mask = np.where(self.rim, 1.0, fit_mask).astype(np.float32)
-        # just outside the patch: the opacity along the patch's colour (the fit over the fill
-        # found opacity there where there was none: badge 26.13 -> 26.31 dB; a 6-px band 26.00)
-        band, beside, beside_colour = beside_opaque(self.units, self.opaque, self.rim)
-        fit_mask = np.where(band, beside, fit_mask).astype(np.float32)
-        fit_colour = np.where(band[None], beside_colour, fit_colour).astype(np.float32)
-        under = np.where(self.rim, self.opaque_fill, self.fill)  # taken where nearly opaque
-        data.append((np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour))
+        fitted, under = self._fitted()
+        fit_mask, fit_colour = fitted[1], fitted[2]
+        data.append(fitted)
         candidates = [(cleaned, mask, flat), *data]
         handicap = [1.0, 1.0, 1.0]
         matte = self._matte(alt_mask, under)
@@ -129,6 +122,30 @@ class DataCandidates:
         cleaned[:, :, refused] = self.units[:, :, refused]
         mask[refused] = 0.0
         return cleaned, mask, colours
+
+    def _fitted(self) -> tuple[Candidate, np.ndarray]:
+        """The per-pixel fit's candidate (inverted images, opacity, colour), and the images under the mark; once.
+
+        :func:`fit_overlay` over the fill; an opaque patch and its 1-px rim filled in whole (the
+        fit's 3-px window ramps the opacity down over the patch's edge pixels, which were then
+        half inverted: badge 25.5 -> 26.1 dB); just outside the patch, the opacity along the
+        patch's colour (:func:`beside_opaque`: the fit over the fill found opacity there where
+        there was none: badge 26.13 -> 26.31 dB; a 6-px band 26.00). ``under``: the fill, the
+        patch's own fill over the rim (taken where nearly opaque). They depend on the images
+        alone, not on the generators, so every snapshot reuses them.
+        """
+        if self._fit_cache is None:
+            fit_mask, fit_colour = fit_overlay(self.units, self.fill, self.fill_area)
+            fit_mask = np.where(self.rim, 1.0, fit_mask)
+            band, beside, beside_colour = beside_opaque(self.units, self.opaque, self.rim)
+            fit_mask = np.where(band, beside, fit_mask).astype(np.float32)
+            fit_colour = np.where(band[None], beside_colour, fit_colour).astype(np.float32)
+            under = np.where(self.rim, self.opaque_fill, self.fill)
+            self._fit_cache = (
+                (np.stack(self._invert(under, fit_mask, fit_colour)), fit_mask, fit_colour),
+                under,
+            )
+        return self._fit_cache
 
     def _take_shared(
         self,
