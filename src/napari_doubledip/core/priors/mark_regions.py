@@ -29,6 +29,12 @@ MIN_REGION_OPACITY = 0.3
 MIN_REGION_PIXELS = 50
 
 
+def _differences(units: np.ndarray) -> np.ndarray:
+    """``(Y, X)``: the K images' squared deviations from their mean, summed over images and channels."""
+    u = np.asarray(units, np.float64)
+    return ((u - u.mean(0)) ** 2).sum((0, 1))
+
+
 def _pair_energies(
     energy: np.ndarray, labels: np.ndarray, free: np.ndarray, label: int, reach: int, gap: int
 ) -> dict[int, tuple[float, float, int]]:
@@ -88,7 +94,7 @@ def mark_regions(
         be negative: a region brighter in its differences than its neighbours is not the mark's).
     """
     u = np.asarray(units, np.float64)
-    energy = ((u - u.mean(0)) ** 2).sum((0, 1))
+    energy = _differences(u)
     widened = ndimage.binary_dilation(outline, iterations=band) if band > 0 else outline
     free = ~widened
     labels, n = ndimage.label(free)
@@ -247,7 +253,7 @@ def beside_opaque(
     _, outer = ndimage.distance_transform_edt(grown, return_indices=True)
     py, px = np.nonzero(band)
     w = u.mean(0)[:, inner[0][py, px], inner[1][py, px]]
-    dev = ((u - u.mean(0)) ** 2).sum((0, 1))
+    dev = _differences(u)
     # pooled over each patch's ring of pixels at the same distance from it (a halo fades with
     # the distance, not along the edge; per pixel, on textured photos, a fit reached 0.15-0.7
     # beside a sharp edge), from the attenuation of the photos' differences (unbiased, where a
@@ -299,9 +305,7 @@ def amplified_parts(
     numpy.ndarray
         Boolean ``(Y, X)``: the refused parts (all False: none).
     """
-    u, c = np.asarray(units, np.float64), np.asarray(cleaned, np.float64)
-    before = ((u - u.mean(0)) ** 2).sum((0, 1))
-    after = ((c - c.mean(0)) ** 2).sum((0, 1))
+    before, after = _differences(units), _differences(cleaned)
     refused = np.zeros(support.shape, bool)
     parts, n = ndimage.label(support)
     for part in range(1, n + 1):
