@@ -2,7 +2,8 @@
 
     PYTHONPATH=src python benchmarks/guide_preferred_check.py STEPS NAME:SIZE:TASK[,...]
 
-``NAME`` is a scikit-image photo (centre crop as ``scaling.py``; ``NAME-tl``: the top-left crop),
+``NAME`` is a scikit-image photo (centre crop as ``scaling.py``; ``NAME-tl``: the top-left crop)
+or a ``.png``/``.jpg`` file of ``../shared/data/reference-demos`` at its own size (``SIZE`` ignored),
 ``TASK`` one of ``denoise``, ``inpaint50``, ``inpaint80`` (``scaling.py``'s inputs, seed 0). The
 run is the engine's; its last ``outputs`` call is made twice, with
 ``ImageReconstructionTask.guide_preferred`` as it is ("new") and forced off ("old": the guide
@@ -14,10 +15,11 @@ filling), old, new, the best step and whether the guide was preferred.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 from bench_common import psnr
-from scaling import crop, make_input
+from scaling import crop, load_file, make_input
 from skimage import data
 from skimage.restoration import denoise_nl_means, estimate_sigma, inpaint_biharmonic
 
@@ -26,6 +28,7 @@ from napari_doubledip.core.tasks import reconstruction
 from napari_doubledip.core.tasks.denoise import DenoiseTask
 from napari_doubledip.core.tasks.inpaint import InpaintTask
 
+DEMOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "reference-demos"
 STATE: dict = {"off": False, "old": None, "preferred": None}
 _rule = reconstruction.ImageReconstructionTask.guide_preferred
 
@@ -62,7 +65,12 @@ def main() -> None:
     steps = int(sys.argv[1])
     for case in sys.argv[2].split(","):
         name, size, task = case.split(":")
-        clean = top_left(name[:-3], int(size)) if name.endswith("-tl") else crop(name, int(size))
+        if name.endswith((".png", ".jpg")):
+            clean = load_file(str(DEMOS / name))
+        elif name.endswith("-tl"):
+            clean = top_left(name[:-3], int(size))
+        else:
+            clean = crop(name, int(size))
         args, _ = make_input(task, clean)
         axis = -1 if clean.ndim == 3 else None
         if task == "denoise":
